@@ -1,0 +1,43 @@
+"""Executions: a jsonnet job template bound to an orchestrator driver and its configuration."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+
+from striv.drivers import DRIVERS, driver_choices
+
+KEY_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_-]*$", "Use letters, digits, '_' and '-', starting with a letter or digit."
+)
+
+
+class Execution(models.Model):
+    """A job template (jsonnet) for one target cluster, with default params.
+
+    Executions are maintained in git and loaded with ``load-state``; ``key`` is their identity there and in the API.
+    """
+
+    key = models.CharField(max_length=100, unique=True, validators=[KEY_VALIDATOR])
+    name = models.CharField(max_length=200)
+    driver = models.CharField(max_length=30, choices=driver_choices())
+    driver_config = models.JSONField(default=dict, blank=True)
+    default_params = models.JSONField(default=dict, blank=True)
+    payload_template = models.TextField()
+    # Accepted for compatibility with older state files; logs are always read through the driver and archive.
+    logstore = models.CharField(max_length=30, blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+    modified = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def clean(self) -> None:
+        if self.driver not in DRIVERS:
+            raise ValidationError({"driver": f"Unknown driver {self.driver!r}; known: {', '.join(sorted(DRIVERS))}"})
+        if not isinstance(self.driver_config, dict):
+            raise ValidationError({"driver_config": "Must be an object."})
+        if not isinstance(self.default_params, dict):
+            raise ValidationError({"default_params": "Must be an object."})

@@ -1,0 +1,108 @@
+"""Job admin: edits go through the job services, so the admin renders and validates like the UI and API."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from striv import templating
+from striv.dimensions.models import Dimension, DimensionValue
+from striv.jobs import services
+from striv.jobs.models import Job
+
+READONLY = ["id", "version", "spec", "sync_status", "sync_error", "synced_at", "created", "modified"]
+
+
+def _dimension_field(dimension: Dimension) -> str:
+    return f"dimension__{dimension.key}"
+
+
+class JobAdminForm(forms.ModelForm):
+    class Meta:
+        model = Job
+        fields = ["name", "execution", "params"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.dimensions = list(Dimension.objects.order_by("priority", "key"))
+        current = {}
+        if self.instance.pk:
+            current = {jv.dimension_id: jv.value_id for jv in self.instance.job_values.all()}
+        for dimension in self.dimensions:
+            name = _dimension_field(dimension)
+            if name in self.fields:
+                self.fields[name].queryset = DimensionValue.objects.filter(dimension=dimension)
+                self.fields[name].initial = current.get(dimension.pk)
+
+    def selected_values(self) -> list[DimensionValue]:
+        return [
+            self.cleaned_data[_dimension_field(d)]
+            for d in self.dimensions
+            if self.cleaned_data.get(_dimension_field(d))
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors or not data.get("execution"):
+            return data
+        try:
+            services.job_render(execution=data["execution"], values=self.selected_values(), params=data["params"] or {})
+        except templating.RenderError as exc:
+            raise services.render_error_as_validation(exc) from exc
+        return data
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    """Jobs; saving renders the job and stores its spec through the job services."""
+
+    list_display = ["name", "execution", "sync_status", "modified"]
+    list_filter = ["execution", "sync_status"]
+    search_fields = ["name", "id"]
+    readonly_fields = READONLY
+    list_select_related = ["execution"]
+
+    def _dimension_fields(self) -> dict[str, forms.Field]:
+        return {
+            _dimension_field(d): forms.ModelChoiceField(
+                queryset=DimensionValue.objects.filter(dimension=d), required=False, label=d.display_name
+            )
+            for d in Dimension.objects.order_by("priority", "key")
+        }
+
+    def get_fields(self, request, obj=None) -> list[str]:
+        return ["name", "execution", *self._dimension_fields(), "params", *READONLY]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        extra = self._dimension_fields()
+        kwargs["form"] = type("JobAdminForm", (JobAdminForm,), extra)
+        kwargs["fields"] = ["name", "execution", "params", *extra]
+        return super().get_form(request, obj, change, **kwargs)
+
+    def save_model(self, request, obj, form, change) -> None:
+        values = form.selected_values()
+        try:
+            if change:
+                saved = services.job_update(
+                    job=obj,
+                    changes=services.JobChanges(
+                        name=obj.name, execution=obj.execution, params=obj.params or {}, values=values
+                    ),
+                )
+            else:
+                saved = services.job_create(
+                    name=obj.name, execution=obj.execution, values=values, params=obj.params or {}
+                )
+        except ValidationError as exc:  # rendering passed in clean(); the state changed since
+            self.message_user(request, "; ".join(exc.messages), level="error")
+            raise
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change) -> None:
+        """Dimension values were stored by the service."""
+
+    def delete_model(self, request, obj) -> None:
+        services.job_delete(job=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for job in queryset:
+            services.job_delete(job=job)

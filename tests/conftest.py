@@ -1,0 +1,51 @@
+"""Shared fixtures: an encryption key, factories, state files on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from striv.core import crypto
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "state_examples"
+
+
+@pytest.fixture(scope="session")
+def private_key() -> str:
+    return crypto.key_generate()
+
+
+@pytest.fixture(scope="session")
+def other_private_key() -> str:
+    return crypto.key_generate()
+
+
+@pytest.fixture
+def encryption_key(settings, private_key) -> str:
+    """Configure secrets with a fresh key; returns the private key PEM."""
+    settings.ENCRYPTION_KEY = private_key
+    settings.ENCRYPTION_KEY_FILE = ""
+    return private_key
+
+
+@pytest.fixture
+def no_encryption_key(settings) -> None:
+    settings.ENCRYPTION_KEY = ""
+    settings.ENCRYPTION_KEY_FILE = ""
+
+
+@pytest.fixture
+def write_state(tmp_path):
+    """Write a state document (dict or jsonnet text) to a file and return its path."""
+
+    def write(content: dict | str, name: str = "state.jsonnet", **extra_files: str) -> Path:
+        for file_name, text in extra_files.items():
+            (tmp_path / file_name).write_text(text)
+        path = tmp_path / name
+        path.write_text(content if isinstance(content, str) else json.dumps(content, indent=2))
+        return path
+
+    return write

@@ -1,0 +1,59 @@
+"""factory_boy factories for striv's models."""
+
+import factory
+
+from striv.dimensions.models import Dimension, DimensionValue
+from striv.executions.models import Execution
+from striv.jobs.models import Job
+
+SIMPLE_TEMPLATE = """{
+  Type: 'batch',
+  Datacenters: ['dc1'],
+  Periodic: { Spec: params.cron },
+  TaskGroups: [{ Name: 'main', Tasks: [{ Name: 'run', Driver: 'docker',
+    Config: { image: params.image, args: [params.greeting] }, Env: params.env }] }],
+}"""
+
+
+class ExecutionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Execution
+        django_get_or_create = ["key"]
+
+    key = factory.Sequence(lambda n: f"exec{n}")
+    name = factory.LazyAttribute(lambda o: f"Execution {o.key}")
+    driver = "nomad"
+    driver_config = factory.LazyFunction(lambda: {"address": "http://127.0.0.1:4646"})
+    default_params = factory.LazyFunction(
+        lambda: {"cron": "0 3 * * *", "image": "alpine:3.20", "greeting": "hello", "env": {"A": "1"}}
+    )
+    payload_template = SIMPLE_TEMPLATE
+
+
+class DimensionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Dimension
+        django_get_or_create = ["key"]
+
+    key = factory.Sequence(lambda n: f"dim{n}")
+    priority = factory.Sequence(lambda n: n)
+
+
+class DimensionValueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DimensionValue
+
+    dimension = factory.SubFactory(DimensionFactory)
+    key = factory.Sequence(lambda n: f"value{n}")
+    params = factory.LazyFunction(dict)
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    """A bare job row; use striv.jobs.services.job_create for a rendered one."""
+
+    class Meta:
+        model = Job
+
+    name = factory.Sequence(lambda n: f"job {n}")
+    execution = factory.SubFactory(ExecutionFactory)
+    params = factory.LazyFunction(dict)
