@@ -151,6 +151,10 @@ ENCRYPTION_KEY_FILE = env_str("STRIV_ENCRYPTION_KEY_FILE")
 if ENCRYPTION_KEY and ENCRYPTION_KEY_FILE:
     raise ImproperlyConfigured("Set only one of STRIV_ENCRYPTION_KEY and STRIV_ENCRYPTION_KEY_FILE")
 
+# Where finished runs' logs are archived: file:///dir or s3://bucket/prefix. S3 settings are read only for s3.
+ARCHIVE = env_str("STRIV_ARCHIVE") or (VAR_DIR / "archive").resolve().as_uri()
+S3_ENDPOINT_URL = env_str("STRIV_S3_ENDPOINT_URL") or None
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

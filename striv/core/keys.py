@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -73,8 +75,8 @@ def _verified(key_digest: str, encrypted: str) -> bool:
     return True
 
 
-def verify(encrypted: str) -> None:
-    """Check that ``encrypted`` decrypts with the configured key, discarding the cleartext.
+def verify(value: Any) -> None:
+    """Check that a secret value (object or encrypted text) decrypts with the configured key, discarding the cleartext.
 
     Raises NoEncryptionKey or CryptoError. Results are cached per key, so re-validating thousands of jobs that
     share a secret costs one RSA operation.
@@ -82,4 +84,7 @@ def verify(encrypted: str) -> None:
     private = private_key_pem()
     if not private:
         raise NoEncryptionKey()
+    encrypted = value.get("encrypted") if isinstance(value, Mapping) else value
+    if not isinstance(encrypted, str):
+        raise crypto.CryptoError("malformed secret value: 'encrypted' must be a string")
     _verified(hashlib.sha256(private.encode()).hexdigest(), encrypted)

@@ -1,4 +1,10 @@
-"""The Nomad driver: pushes rendered specs as (periodic) batch jobs through python-nomad."""
+"""The Nomad driver: pushes rendered specs as (periodic) batch jobs through python-nomad.
+
+One striv job is one Nomad job with the stable ID ``<job_prefix><job uuid>``, so renaming a job in striv only
+changes the Nomad ``Name``. ``Meta`` carries ``striv_job_id`` and ``striv_execution``. A template without
+``Periodic`` (and without ``ParameterizedJob``) is registered as a parameterized batch job so that it does not run
+when it is pushed; "run now" dispatches it. Periodic jobs are run now with a periodic force.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,18 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from striv.drivers.base import Driver
+import nomad
+import nomad.api.exceptions as nomad_exc
+import requests
+
+from striv import templating
+from striv.cron import CronError, periodic_next_launches, periodic_validate
+from striv.drivers.base import Driver, DriverError, Health, PlanResult, PushResult, RunNowResult
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "striv-"
+DEFAULT_TIMEOUT = 10
 
 CONFIG_FIELDS = {
     "address": "Nomad HTTP address, e.g. http://nomad.internal:4646",
@@ -25,13 +40,46 @@ CONFIG_FIELDS = {
     "timeout": "seconds to wait for an answer (default 10)",
 }
 
+# Nomad answers 500 for refusals too (validation, update rules, unknown namespace): these texts mark a refusal that
+# retrying unchanged cannot fix. Anything else at 500 (rpc errors, no leader, no path to region) may pass later.
+REFUSAL_MARKERS = (
+    "error occurred",
+    "errors occurred",
+    "cannot update",
+    "Enforcing job modify index",
+    "nonexistent namespace",
+    "can't force",
+    "job not found",
+    "Invalid ",
+    "Missing job",
+    "Job ID",
+    "Periodic can only",
+    "priority must be",
+)
+
 
 def _is_secret(value: Any) -> bool:
     return isinstance(value, Mapping) and value.get("_striv_type") == "secret"
 
 
+def nomad_error(exc: Exception, action: str) -> DriverError:
+    """Translate a python-nomad or requests failure into a DriverError that says whether a retry may help."""
+    response = getattr(exc, "nomad_resp", None)
+    if isinstance(response, requests.Response):
+        status = response.status_code
+        text = (response.text or "").strip() or response.reason or f"HTTP {status}"
+        if status >= 500:
+            retryable = not any(marker in text for marker in REFUSAL_MARKERS)
+        else:
+            retryable = status in (408, 429)
+        return DriverError(f"Nomad refused to {action}: {text}" if not retryable else f"Nomad failed to {action}: {text}",
+                           retryable=retryable, status=status)
+    cause = response if isinstance(response, BaseException) else exc
+    return DriverError(f"Nomad unreachable while trying to {action}: {cause}", retryable=True)
+
+
 class NomadDriver(Driver):
-    """Nomad: one striv job is one Nomad job with the stable ID ``<job_prefix><job uuid>``."""
+    """HashiCorp Nomad through python-nomad; see the module docstring for how jobs map to Nomad jobs."""
 
     name = "nomad"
     label = "HashiCorp Nomad"
@@ -47,12 +95,13 @@ class NomadDriver(Driver):
         if "address" in config and "nomad_url" in config:
             problems["nomad_url"] = "give either address or its older name nomad_url, not both"
         address = config.get("address", config.get("nomad_url"))
+        field = "address" if "address" in config or "nomad_url" not in config else "nomad_url"
         if address is None:
             problems["address"] = "required (the Nomad HTTP address)"
         elif not isinstance(address, str) or urlparse(address).scheme not in ("http", "https") or not urlparse(
             address
         ).netloc:
-            problems["address" if "address" in config else "nomad_url"] = f"must be an http(s) URL, got {address!r}"
+            problems[field] = f"must be an http(s) URL, got {address!r}"
         for key in ("namespace", "region", "ca_cert", "client_cert", "client_key", "job_prefix"):
             if key in config and not isinstance(config[key], str):
                 problems[key] = "must be a string"
@@ -60,9 +109,8 @@ class NomadDriver(Driver):
             problems["token"] = "must be a string or a secret value"
         if "verify" in config and not isinstance(config["verify"], bool | str):
             problems["verify"] = "must be true, false or a CA bundle path"
-        if "timeout" in config and (
-            not isinstance(config["timeout"], int | float) or isinstance(config["timeout"], bool) or config["timeout"] <= 0
-        ):
+        timeout = config.get("timeout", DEFAULT_TIMEOUT)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
             problems["timeout"] = "must be a positive number of seconds"
         if "client_key" in config and "client_cert" not in config:
             problems["client_key"] = "needs client_cert"
@@ -80,3 +128,202 @@ class NomadDriver(Driver):
     def cluster_key(cls, config: Mapping[str, Any]) -> tuple:
         config = cls.normalized_config(config)
         return (str(config["address"]).rstrip("/"), config.get("region") or "", config.get("namespace") or "default")
+
+    # --- client ------------------------------------------------------------------------------------------------
+
+    def __init__(self, config: Mapping[str, Any], *, decrypt: Any = None) -> None:
+        super().__init__(config, decrypt=decrypt)
+        self.config = self.normalized_config(self.config)
+        self.prefix = self.config.get("job_prefix", DEFAULT_PREFIX)
+        self.namespace = self.config.get("namespace") or None
+        self._client: nomad.Nomad | None = None
+
+    def _token(self) -> str | None:
+        token = self.config.get("token")
+        if _is_secret(token):
+            if self.decrypt is None:
+                raise DriverError("the Nomad token is a secret but no encryption key is configured")
+            return self.decrypt(token["encrypted"])
+        return token or None
+
+    @property
+    def client(self) -> nomad.Nomad:
+        if self._client is None:
+            verify: Any = self.config.get("verify", True)
+            if self.config.get("ca_cert") and verify is not False:
+                verify = self.config["ca_cert"]
+            cert: Any = ()
+            if self.config.get("client_cert"):
+                cert = (self.config["client_cert"], self.config["client_key"]) if self.config.get(
+                    "client_key"
+                ) else self.config["client_cert"]
+            self._client = nomad.Nomad(
+                address=str(self.config["address"]).rstrip("/"),
+                token=self._token(),
+                namespace=self.namespace,
+                region=self.config.get("region") or None,
+                timeout=self.config.get("timeout", DEFAULT_TIMEOUT),
+                verify=verify,
+                cert=cert,
+                session=requests.Session(),
+            )
+        return self._client
+
+    # --- jobs --------------------------------------------------------------------------------------------------
+
+    def external_id(self, job_id: str, spec: Mapping[str, Any] | None = None) -> str:
+        return f"{self.prefix}{job_id}"
+
+    def validate_spec(self, spec: Mapping[str, Any]) -> None:
+        """Check what Nomad would refuse and striv can see without asking: the type and the periodic block."""
+        job_type = spec.get("Type", "batch")
+        if job_type not in ("batch", "sysbatch", "service", "system"):
+            raise templating.RenderError(f"Type: invalid job type {job_type!r}", param="Type")
+        periodic = spec.get("Periodic")
+        if periodic is not None:
+            if not isinstance(periodic, Mapping):
+                raise templating.RenderError("Periodic must be an object", param="Periodic")
+            if job_type not in ("batch", "sysbatch"):
+                raise templating.RenderError('Periodic can only be used with "batch" or "sysbatch" jobs', param="Type")
+            try:
+                periodic_validate(periodic)
+            except CronError as exc:
+                raise templating.RenderError(str(exc), param=exc.field) from None
+
+    def next_launches(self, spec: Mapping[str, Any], count: int = 5) -> list:
+        """The next ``count`` launch times of a rendered spec (empty when it is not periodic)."""
+        try:
+            return periodic_next_launches(spec.get("Periodic"), count=count)
+        except CronError:
+            return []
+
+    def job_payload(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> dict:
+        """The ``Job`` object sent to Nomad for a rendered spec."""
+        job = dict(spec)
+        job["ID"] = self.external_id(job_id)
+        job["Name"] = name
+        job.setdefault("Type", "batch")
+        if self.namespace:
+            job["Namespace"] = self.namespace
+        job["Meta"] = {**(spec.get("Meta") or {}), **meta}
+        if job.get("Periodic") is None and job.get("ParameterizedJob") is None and job["Type"] == "batch":
+            # Without a schedule the job would run once on every push; as a parameterized job it waits for run-now.
+            job["ParameterizedJob"] = {"Payload": "forbidden"}
+        return job
+
+    def push(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> PushResult:
+        payload = self.job_payload(job_id=job_id, name=name, spec=spec, meta=meta)
+        try:
+            response = self.client.job.register_job(payload["ID"], {"Job": payload})
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            raise nomad_error(exc, f"register job {payload['ID']}") from None
+        # An identical periodic job is not written again and answers Index 0.
+        return PushResult(
+            external_id=payload["ID"], changed=response.get("Index", 1) != 0, warnings=response.get("Warnings") or ""
+        )
+
+    def remove(self, *, job_id: str) -> None:
+        external_id = self.external_id(job_id)
+        try:
+            self.client.job.deregister_job(external_id, purge=True)
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            raise nomad_error(exc, f"deregister job {external_id}") from None
+
+    def read(self, *, job_id: str) -> dict[str, Any] | None:
+        external_id = self.external_id(job_id)
+        try:
+            return self.client.job.get_job(external_id)
+        except nomad_exc.URLNotFoundNomadException:
+            return None
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            raise nomad_error(exc, f"read job {external_id}") from None
+
+    def run_now(self, *, job_id: str) -> RunNowResult:
+        external_id = self.external_id(job_id)
+        live = self.read(job_id=job_id)
+        if live is None:
+            raise DriverError(f"job {external_id} is not on the cluster; push it first", status=404)
+        try:
+            if live.get("ParameterizedJob"):
+                response = self.client.job.dispatch_job(external_id)
+                return RunNowResult(external_id=response.get("DispatchedJobID", ""), eval_id=response.get("EvalID", ""))
+            response = self.client.job.periodic_job(external_id)
+            eval_id = response.get("EvalID", "")
+            child = ""
+            if eval_id:
+                # Force answers only the eval; the eval names the child job.
+                child = self.client.evaluation.get_evaluation(eval_id).get("JobID", "")
+            return RunNowResult(external_id=child, eval_id=eval_id)
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            raise nomad_error(exc, f"run job {external_id} now") from None
+
+    def plan(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> PlanResult:
+        payload = self.job_payload(job_id=job_id, name=name, spec=spec, meta=meta)
+        try:
+            response = self.client.job.plan_job(payload["ID"], {"Job": payload}, diff=True)
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            raise nomad_error(exc, f"plan job {payload['ID']}") from None
+        diff = response.get("Diff") or {}
+        return PlanResult(
+            changed=diff.get("Type", "None") != "None",
+            diff_text=diff_text(diff),
+            raw=response,
+        )
+
+    def health(self) -> Health:
+        try:
+            leader = self.client.status.leader.get_leader()
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            return Health(ok=False, detail=str(nomad_error(exc, "read the leader")))
+        if not leader:
+            return Health(ok=False, detail="Nomad has no leader")
+        return Health(ok=True, detail=f"leader {leader}")
+
+
+# --- plan diffs --------------------------------------------------------------------------------------------------
+
+_SIGN = {"Added": "+", "Deleted": "-", "Edited": "~", "None": " "}
+
+
+def diff_text(diff: Mapping[str, Any]) -> str:
+    """Render Nomad's structured plan diff as indented text, one changed field per line; '' when nothing changes."""
+    if not diff or diff.get("Type", "None") == "None":
+        return ""
+    lines: list[str] = [f"{_SIGN.get(diff.get('Type'), '~')} Job: {diff.get('ID', '')}"]
+    _diff_lines(diff, lines, indent=1)
+    for group in diff.get("TaskGroups") or []:
+        if group.get("Type") == "None":
+            continue
+        updates = ", ".join(f"{count} {kind}" for kind, count in (group.get("Updates") or {}).items())
+        lines.append(f"  {_SIGN.get(group.get('Type'), '~')} Task group: {group.get('Name')}" + (
+            f" ({updates})" if updates else ""))
+        _diff_lines(group, lines, indent=2)
+        for task in group.get("Tasks") or []:
+            if task.get("Type") == "None":
+                continue
+            notes = ", ".join(task.get("Annotations") or [])
+            lines.append(f"    {_SIGN.get(task.get('Type'), '~')} Task: {task.get('Name')}" + (
+                f" ({notes})" if notes else ""))
+            _diff_lines(task, lines, indent=3)
+    return "\n".join(lines)
+
+
+def _diff_lines(node: Mapping[str, Any], lines: list[str], *, indent: int) -> None:
+    pad = "  " * indent
+    for field in node.get("Fields") or []:
+        if field.get("Type") == "None":
+            continue
+        sign = _SIGN.get(field.get("Type"), "~")
+        old, new = field.get("Old", ""), field.get("New", "")
+        if field.get("Type") == "Added":
+            lines.append(f"{pad}{sign} {field.get('Name')}: {new!r}")
+        elif field.get("Type") == "Deleted":
+            lines.append(f"{pad}{sign} {field.get('Name')}: {old!r}")
+        else:
+            lines.append(f"{pad}{sign} {field.get('Name')}: {old!r} => {new!r}")
+    for obj in node.get("Objects") or []:
+        if obj.get("Type") == "None":
+            continue
+        lines.append(f"{pad}{_SIGN.get(obj.get('Type'), '~')} {obj.get('Name')} {{")
+        _diff_lines(obj, lines, indent=indent + 1)
+        lines.append(f"{pad}  }}")

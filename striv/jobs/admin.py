@@ -74,8 +74,10 @@ class JobAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         extra = self._dimension_fields()
-        kwargs["form"] = type("JobAdminForm", (JobAdminForm,), extra)
-        kwargs["fields"] = ["name", "execution", "params", *extra]
+        names = list(extra)
+        # The form metaclass consumes the attribute dict it is given, so it gets its own copy.
+        kwargs["form"] = type("JobAdminForm", (JobAdminForm,), dict(extra))
+        kwargs["fields"] = ["name", "execution", "params", *names]
         return super().get_form(request, obj, change, **kwargs)
 
     def save_model(self, request, obj, form, change) -> None:

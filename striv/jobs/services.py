@@ -55,7 +55,7 @@ def layers_secrets_verify(layers: Sequence[templating.Layer]) -> None:
     for layer in layers:
         for path, value in templating.iter_secrets(layer.params):
             try:
-                keys.verify(value["encrypted"])
+                keys.verify(value)
             except crypto.CryptoError as exc:
                 raise templating.RenderError(
                     f"secret param {path} in layer {layer.name} cannot be decrypted: {exc}", layer=layer.name, param=path
@@ -93,7 +93,7 @@ def desired_hash(rendered: templating.Rendered, layers: Sequence[templating.Laye
 
     The stored spec is redacted, so the ciphertexts of the secrets are folded in: a changed secret is a change.
     """
-    secrets = sorted({value["encrypted"] for layer in layers for _, value in templating.iter_secrets(layer.params)})
+    secrets = sorted({str(value.get("encrypted")) for layer in layers for _, value in templating.iter_secrets(layer.params)})
     return templating.spec_hash({"spec": rendered.spec, "secrets": secrets})
 
 

@@ -1,0 +1,152 @@
+"""Job services: rendering with layers and provenance, validation, optimistic concurrency, secrets."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from striv.core import crypto
+from striv.jobs import services
+from striv.jobs.models import Job, JobValue
+from tests.factories import DimensionFactory, DimensionValueFactory, ExecutionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def estate():
+    execution = ExecutionFactory(key="greeter")
+    customer = DimensionFactory(key="customer", priority=20)
+    level = DimensionFactory(key="level", priority=10)
+    acme = DimensionValueFactory(dimension=customer, key="acme", params={"greeting": "hi acme", "env": {"C": "acme"}})
+    gold = DimensionValueFactory(dimension=level, key="gold", params={"greeting": "gold", "env": {"L": "gold"}})
+    return execution, acme, gold
+
+
+def test_job_render_prefers_job_params_over_dimension_params(estate):
+    execution, acme, gold = estate
+    rendered = services.job_render(execution=execution, values=[gold, acme], params={"env.J": "job"})
+    assert rendered.params["greeting"] == "hi acme"  # customer (20) beats level (10)
+    assert rendered.params["env"] == {"A": "1", "C": "acme", "L": "gold", "J": "job"}
+    assert rendered.provenance["greeting"] == "dimension:customer=acme"
+    assert rendered.provenance["env.A"] == "execution:greeter"
+    assert rendered.provenance["env.J"] == "job"
+    rendered = services.job_render(execution=execution, values=[gold, acme], params={"greeting": "mine"})
+    assert rendered.spec["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["mine"]
+
+
+def test_job_create_stores_spec_values_and_hash(estate):
+    execution, acme, gold = estate
+    job = services.job_create(name="acme job", execution=execution, values=[acme, gold], params={})
+    assert job.version == 1
+    assert job.spec["Periodic"] == {"Spec": "0 3 * * *"}
+    assert job.spec_hash and job.sync_status == Job.SyncStatus.OUT_OF_SYNC
+    assert set(JobValue.objects.filter(job=job).values_list("value__key", flat=True)) == {"acme", "gold"}
+
+
+def test_two_values_of_one_dimension_are_refused(estate):
+    execution, acme, _ = estate
+    other = DimensionValueFactory(dimension=acme.dimension, key="globex")
+    with pytest.raises(ValidationError) as info:
+        services.job_create(name="x", execution=execution, values=[acme, other], params={})
+    assert "at most one value per dimension" in str(info.value)
+    assert not Job.objects.exists()
+
+
+def test_bad_param_key_is_refused_naming_layer_and_key(estate):
+    execution, acme, _ = estate
+    with pytest.raises(ValidationError) as info:
+        services.job_create(name="x", execution=execution, values=[acme], params={"bad key": 1})
+    assert "params" in info.value.message_dict
+    assert "bad key" in str(info.value) and "job" in str(info.value)
+    assert not Job.objects.exists()
+
+
+def test_template_error_names_execution_line_and_column(estate):
+    execution, _, _ = estate
+    execution.payload_template = "{\n  a: params.nope,\n}"
+    execution.save()
+    with pytest.raises(ValidationError) as info:
+        services.job_create(name="x", execution=execution, values=[], params={})
+    text = str(info.value)
+    assert "greeter" in text and ":2:" in text.replace(" line 2", ":2:")
+
+
+def test_update_with_stale_version_is_refused_and_changes_nothing(estate):
+    execution, acme, _ = estate
+    job = services.job_create(name="x", execution=execution, values=[acme], params={})
+    services.job_update(job=job, changes=services.JobChanges(name="y"), expected_version=1)
+    with pytest.raises(services.StaleVersion):
+        services.job_update(job=job, changes=services.JobChanges(name="z"), expected_version=1)
+    job.refresh_from_db()
+    assert (job.name, job.version) == ("y", 2)
+
+
+def test_update_without_version_is_last_writer_wins_and_keeps_values(estate):
+    execution, acme, gold = estate
+    job = services.job_create(name="x", execution=execution, values=[acme, gold], params={})
+    updated = services.job_update(job=job, changes=services.JobChanges(params={"greeting": "new"}))
+    assert updated.version == 2
+    assert updated.spec["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["new"]
+    assert updated.job_values.count() == 2
+    updated = services.job_update(job=job, changes=services.JobChanges(values=[gold]))
+    assert list(updated.job_values.values_list("value__key", flat=True)) == ["gold"]
+
+
+def test_unchanged_update_keeps_in_sync_status(estate):
+    execution, acme, _ = estate
+    job = services.job_create(name="x", execution=execution, values=[acme], params={})
+    Job.objects.filter(pk=job.pk).update(pushed_hash=job.spec_hash, sync_status=Job.SyncStatus.IN_SYNC)
+    job.refresh_from_db()
+    updated = services.job_update(job=job, changes=services.JobChanges(name="renamed"))
+    assert updated.sync_status == Job.SyncStatus.IN_SYNC
+
+
+def test_secret_param_is_redacted_in_preview_and_clear_in_push(estate, encryption_key):
+    execution, acme, _ = estate
+    secret = crypto.value_encrypt("s3cret", public_pem=crypto.public_key_recover(encryption_key))
+    preview = services.job_render(execution=execution, values=[acme], params={"greeting": secret})
+    assert preview.params["greeting"] == "<redacted>"
+    assert "s3cret" not in str(preview.spec)
+    push = services.job_render(execution=execution, values=[acme], params={"greeting": secret}, mode="push")
+    assert push.spec["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["s3cret"]
+
+
+def test_secret_without_a_key_is_refused(estate, no_encryption_key, private_key):
+    execution, acme, _ = estate
+    secret = crypto.value_encrypt("s3cret", public_pem=crypto.public_key_recover(private_key))
+    with pytest.raises(ValidationError) as info:
+        services.job_create(name="x", execution=execution, values=[acme], params={"token": secret})
+    assert "encryption key" in str(info.value) and "token" in str(info.value)
+
+
+def test_secret_of_another_key_is_refused_naming_param_and_layer(estate, encryption_key, other_private_key):
+    execution, acme, _ = estate
+    secret = crypto.value_encrypt("s3cret", public_pem=crypto.public_key_recover(other_private_key))
+    with pytest.raises(ValidationError) as info:
+        services.job_create(name="x", execution=execution, values=[acme], params={"db": {"password": secret}})
+    assert "db.password" in str(info.value) and "job" in str(info.value)
+
+
+def test_changed_secret_changes_the_desired_hash(estate, encryption_key):
+    execution, acme, _ = estate
+    public = crypto.public_key_recover(encryption_key)
+    job = services.job_create(
+        name="x", execution=execution, values=[acme], params={"token": crypto.value_encrypt("a", public_pem=public)}
+    )
+    before = job.spec_hash
+    job = services.job_update(
+        job=job, changes=services.JobChanges(params={"token": crypto.value_encrypt("b", public_pem=public)})
+    )
+    assert job.spec_hash != before
+
+
+def test_jobs_render_many_matches_single_renders_and_isolates_failures(estate):
+    execution, acme, gold = estate
+    ok = services.job_create(name="ok", execution=execution, values=[acme], params={})
+    other = services.job_create(name="other", execution=execution, values=[gold], params={"greeting": "x"})
+    Job.objects.filter(pk=other.pk).update(params={"bad key": 1})
+    results = dict(services.jobs_render_many(Job.objects.with_layers().order_by("name")))
+    by_name = {job.name: result for job, result in results.items()}
+    assert by_name["ok"][1] == ok.spec_hash
+    assert "bad key" in str(by_name["other"])
