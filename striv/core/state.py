@@ -529,6 +529,15 @@ def _rerender(jobs: Any, diff: StateDiff, *, progress: ProgressWrapper | None) -
     Job.objects.bulk_update(changed, ["spec", "spec_hash", "sync_status"], batch_size=500)
 
 
-def state_after_load(diff: StateDiff) -> list[str]:
-    """After a committed load, push the jobs whose spec changed; returns report lines."""
-    return []
+def state_after_load(diff: StateDiff, *, progress: ProgressWrapper | None = None) -> list[str]:
+    """After a committed load, push the jobs whose spec changed; returns report lines.
+
+    A job that cannot be pushed now stays pending and is retried by sync-jobs and the refresher.
+    """
+    if diff.dry_run or not diff.jobs_changed:
+        return []
+    ids = [job_id for job_id, _ in diff.jobs_changed]
+    report = job_services.jobs_sync(jobs=Job.objects.filter(pk__in=ids), progress=progress)
+    lines = [f"push: {report.summary()}"]
+    lines += [f"push failed: {label}: {reason}" for label, reason in report.failed]
+    return lines

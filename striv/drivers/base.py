@@ -139,7 +139,8 @@ class Driver:
         """The orchestrator's id for striv job ``job_id``, stable across renames."""
         raise NotImplementedError
 
-    def validate_spec(self, spec: Mapping[str, Any]) -> None:
+    @classmethod
+    def validate_spec(cls, spec: Mapping[str, Any]) -> None:
         """Check a rendered spec without I/O (e.g. cron syntax); raises templating.RenderError naming the field."""
 
     def push(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> PushResult:

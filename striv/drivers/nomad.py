@@ -174,7 +174,8 @@ class NomadDriver(Driver):
     def external_id(self, job_id: str, spec: Mapping[str, Any] | None = None) -> str:
         return f"{self.prefix}{job_id}"
 
-    def validate_spec(self, spec: Mapping[str, Any]) -> None:
+    @classmethod
+    def validate_spec(cls, spec: Mapping[str, Any]) -> None:
         """Check what Nomad would refuse and striv can see without asking: the type and the periodic block."""
         job_type = spec.get("Type", "batch")
         if job_type not in ("batch", "sysbatch", "service", "system"):
@@ -190,7 +191,8 @@ class NomadDriver(Driver):
             except CronError as exc:
                 raise templating.RenderError(str(exc), param=exc.field) from None
 
-    def next_launches(self, spec: Mapping[str, Any], count: int = 5) -> list:
+    @classmethod
+    def next_launches(cls, spec: Mapping[str, Any], count: int = 5) -> list:
         """The next ``count`` launch times of a rendered spec (empty when it is not periodic)."""
         try:
             return periodic_next_launches(spec.get("Periodic"), count=count)

@@ -6,16 +6,24 @@ Every writer (web UI, API, load-state) goes through these functions so that one 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from itertools import groupby
+from typing import Any, ClassVar, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from striv import templating
 from striv.core import crypto, keys
 from striv.dimensions.models import DimensionValue
+from striv.drivers import driver_class, get_driver
+from striv.drivers.base import Driver, DriverError, RunNowResult
 from striv.executions.models import Execution
 from striv.jobs.models import Job, JobValue
 
@@ -79,22 +87,38 @@ def job_render(
         templating.params_validate(layer.params, layer=layer.name)
     if mode == "preview":
         layers_secrets_verify(layers)
-    return templating.job_spec_render(
+    rendered = templating.job_spec_render(
         execution.payload_template,
         layers,
         execution_key=execution.key,
         mode=mode,
         decrypt=keys.decrypt if keys.private_key_pem() else None,
     )
+    spec_validate(execution, rendered.spec)
+    return rendered
 
 
-def desired_hash(rendered: templating.Rendered, layers: Sequence[templating.Layer]) -> str:
-    """Hash of the spec a job should have on its cluster.
+def spec_validate(execution: Execution, spec: dict) -> None:
+    """Let the execution's driver check a rendered spec (cron, job type); raises RenderError naming the field."""
+    try:
+        driver_class(execution.driver).validate_spec(spec)
+    except templating.RenderError as exc:
+        raise templating.RenderError(
+            f"rendered spec of execution {execution.key}: {exc.message}", param=exc.param, kind="spec"
+        ) from None
+
+
+def desired_hash(*, spec: dict, layers: Sequence[templating.Layer], name: str, execution: Execution) -> str:
+    """Hash of what a job should be on its cluster: its spec, name and target cluster.
 
     The stored spec is redacted, so the ciphertexts of the secrets are folded in: a changed secret is a change.
+    The cluster is part of it so that pointing an execution at another cluster re-pushes its jobs.
     """
-    secrets = sorted({str(value.get("encrypted")) for layer in layers for _, value in templating.iter_secrets(layer.params)})
-    return templating.spec_hash({"spec": rendered.spec, "secrets": secrets})
+    secrets = sorted({str(v.get("encrypted")) for layer in layers for _, v in templating.iter_secrets(layer.params)})
+    cluster = list(driver_class(execution.driver).cluster_key(execution.driver_config))
+    return templating.spec_hash(
+        {"spec": spec, "secrets": secrets, "name": name, "execution": execution.key, "cluster": cluster}
+    )
 
 
 def job_values_check(values: Iterable[DimensionValue]) -> list[DimensionValue]:
@@ -124,7 +148,12 @@ def _job_store(job: Job, *, values: list[DimensionValue]) -> Job:
     except templating.RenderError as exc:
         raise render_error_as_validation(exc) from exc
     job.spec = rendered.spec
-    job.spec_hash = desired_hash(rendered, job_layers(execution=job.execution, values=values, params=job.params))
+    job.spec_hash = desired_hash(
+        spec=rendered.spec,
+        layers=job_layers(execution=job.execution, values=values, params=job.params),
+        name=job.name,
+        execution=job.execution,
+    )
     if job.spec_hash != job.pushed_hash:
         job.sync_status = Job.SyncStatus.OUT_OF_SYNC
     elif job.sync_status == Job.SyncStatus.OUT_OF_SYNC:
@@ -151,20 +180,33 @@ class JobChanges:
 
 @transaction.atomic
 def job_create(
-    *, name: str, execution: Execution, values: Iterable[DimensionValue] = (), params: dict[str, Any] | None = None
+    *,
+    name: str,
+    execution: Execution,
+    values: Iterable[DimensionValue] = (),
+    params: dict[str, Any] | None = None,
+    push: bool = True,
 ) -> Job:
-    """Create a job after rendering it; raises ValidationError (with render errors on ``params`` or ``__all__``)."""
+    """Create a job: render, store, then push it to its cluster.
+
+    Raises ValidationError (render errors on ``params`` or ``__all__``) or, when the cluster refuses the job,
+    ValidationError with the cluster's message; either way nothing is saved. When the cluster cannot be reached the
+    job is saved with sync status ``pending``. ``job.push_outcome`` tells what happened.
+    """
     values = job_values_check(values)
     job = Job(name=name, execution=execution, params=params or {})
-    return _job_store(job, values=values)
+    _job_store(job, values=values)
+    job.push_outcome = _push_in_save(job, values) if push else PushOutcome(PushOutcome.SKIPPED)
+    return job
 
 
 @transaction.atomic
-def job_update(*, job: Job, changes: JobChanges, expected_version: int | None = None) -> Job:
-    """Apply ``changes`` to ``job`` and re-render it.
+def job_update(*, job: Job, changes: JobChanges, expected_version: int | None = None, push: bool = True) -> Job:
+    """Apply ``changes`` to ``job``, re-render it and push it when its spec changed.
 
     With ``expected_version`` the update is refused with StaleVersion when the stored version differs (optimistic
-    concurrency); without it the last writer wins. Raises ValidationError when the result does not render.
+    concurrency); without it the last writer wins. Raises ValidationError when the result does not render or the
+    cluster refuses it (nothing changes then). ``job.push_outcome`` tells what happened.
     """
     locked = Job.objects.select_for_update().select_related("execution").get(pk=job.pk)
     if expected_version is not None and locked.version != expected_version:
@@ -181,14 +223,12 @@ def job_update(*, job: Job, changes: JobChanges, expected_version: int | None = 
         values = [jv.value for jv in locked.job_values.select_related("value__dimension")]
     locked.version += 1  # the row is locked, so this cannot race
     _job_store(locked, values=values)
+    outcome = _push_in_save(locked, values) if push else PushOutcome(PushOutcome.SKIPPED)
     locked.refresh_from_db()
+    locked.push_outcome = outcome
     return locked
 
 
-@transaction.atomic
-def job_delete(*, job: Job) -> None:
-    """Delete a job from striv."""
-    job.delete()
 
 
 def jobs_render_many(
@@ -216,10 +256,15 @@ def jobs_render_many(
             execution.payload_template, [layers for _, layers in checked], execution_key=execution.key
         )
         for (job, layers), result in zip(checked, results, strict=True):
+            if not isinstance(result, templating.RenderError):
+                try:
+                    spec_validate(execution, result.spec)
+                except templating.RenderError as exc:
+                    result = exc
             if isinstance(result, templating.RenderError):
                 yield job, result
             else:
-                yield job, (result, desired_hash(result, layers))
+                yield job, (result, desired_hash(spec=result.spec, layers=layers, name=job.name, execution=execution))
 
     for job in jobs:
         if batch and (batch[0][0].execution_id != job.execution_id or len(batch) >= batch_size):
@@ -229,3 +274,286 @@ def jobs_render_many(
         batch.append((job, job_layers(execution=job.execution, values=values, params=job.params)))
     if batch:
         yield from flush()
+
+
+# --- pushing to the cluster --------------------------------------------------------------------------------------
+
+# Retry delays of pending pushes double from the first to the last.
+BACKOFF_FIRST = timedelta(seconds=15)
+BACKOFF_MAX = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What a save or sync did with the cluster."""
+
+    PUSHED: ClassVar[str] = "pushed"
+    UNCHANGED: ClassVar[str] = "unchanged"
+    PENDING: ClassVar[str] = "pending"
+    FAILED: ClassVar[str] = "failed"
+    REMOVED: ClassVar[str] = "removed"
+    SKIPPED: ClassVar[str] = "skipped"
+
+    status: str
+    message: str = ""
+
+
+def execution_driver(execution: Execution) -> Driver:
+    """Return a driver for ``execution``'s cluster (secrets in its config are decrypted only when used)."""
+    return get_driver(execution.driver, execution.driver_config, decrypt=keys.decrypt)
+
+
+def job_meta(job: Job) -> dict[str, str]:
+    """The metadata striv attaches to a job on the cluster, so that runs map back to it."""
+    return {"striv_job_id": str(job.pk), "striv_execution": job.execution.key}
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+
+
+def _push_failed(job: Job, error: DriverError) -> PushOutcome:
+    job.sync_status = Job.SyncStatus.PENDING
+    job.sync_error = error.message
+    job.sync_attempts += 1
+    job.next_sync_at = timezone.now() + backoff(job.sync_attempts)
+    return PushOutcome(PushOutcome.PENDING, error.message)
+
+
+def _push_succeeded(job: Job, pushed_hash: str, changed: bool) -> PushOutcome:
+    job.pushed_hash = pushed_hash
+    job.sync_status = Job.SyncStatus.IN_SYNC if pushed_hash == job.spec_hash else Job.SyncStatus.OUT_OF_SYNC
+    job.sync_error = ""
+    job.sync_attempts = 0
+    job.next_sync_at = None
+    job.synced_at = timezone.now()
+    return PushOutcome(PushOutcome.PUSHED if changed else PushOutcome.UNCHANGED)
+
+
+SYNC_FIELDS = ["pushed_hash", "sync_status", "sync_error", "sync_attempts", "next_sync_at", "synced_at"]
+
+
+def _push_in_save(job: Job, values: list[DimensionValue]) -> PushOutcome:
+    """Push a job being saved. A refusal raises ValidationError (rolling the save back); unreachable -> pending."""
+    if job.spec_hash == job.pushed_hash and job.sync_status == Job.SyncStatus.IN_SYNC:
+        return PushOutcome(PushOutcome.UNCHANGED)
+    rendered = job_render(execution=job.execution, values=values, params=job.params, mode="push")
+    try:
+        result = execution_driver(job.execution).push(
+            job_id=str(job.pk), name=job.name, spec=rendered.spec, meta=job_meta(job)
+        )
+    except DriverError as exc:
+        if not exc.retryable:
+            raise ValidationError(
+                {"__all__": ValidationError(f"The cluster refused the job: {exc.message}", code="refused")}
+            ) from None
+        logger.warning("push of job %s left pending: %s", job.pk, exc.message)
+        outcome = _push_failed(job, exc)
+    else:
+        outcome = _push_succeeded(job, job.spec_hash, result.changed)
+    job.save(update_fields=SYNC_FIELDS)
+    return outcome
+
+
+@transaction.atomic
+def job_delete(*, job: Job) -> PushOutcome:
+    """Remove a job from its cluster (purged) and from striv.
+
+    When the cluster cannot be reached the job is kept with sync status ``deleting`` and removed by a later sync.
+    Raises ValidationError when the cluster refuses (e.g. permission denied); the job is then kept as it was.
+    """
+    try:
+        execution_driver(job.execution).remove(job_id=str(job.pk))
+    except DriverError as exc:
+        if not exc.retryable:
+            raise ValidationError(f"The cluster refused to remove the job: {exc.message}", code="refused") from None
+        job.sync_status = Job.SyncStatus.DELETING
+        job.sync_error = exc.message
+        job.sync_attempts += 1
+        job.next_sync_at = timezone.now() + backoff(job.sync_attempts)
+        job.save(update_fields=["sync_status", "sync_error", "sync_attempts", "next_sync_at"])
+        return PushOutcome(PushOutcome.PENDING, exc.message)
+    job.delete()
+    return PushOutcome(PushOutcome.REMOVED)
+
+
+def job_run_now(*, job: Job) -> RunNowResult:
+    """Start a run of ``job`` at once (periodic force, or dispatch for a job without a schedule).
+
+    A job whose cluster copy is out of date is pushed first. Raises DriverError.
+    """
+    if job.sync_status != Job.SyncStatus.IN_SYNC:
+        report = jobs_sync(jobs=Job.objects.filter(pk=job.pk))
+        if report.failed:
+            raise DriverError(f"the job could not be pushed before running it: {report.failed[0][1]}", retryable=True)
+    return execution_driver(job.execution).run_now(job_id=str(job.pk))
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """A job's plan against its cluster, with secrets redacted from the diff."""
+
+    changed: bool
+    diff_text: str
+    live: bool
+
+
+def job_plan(*, job: Job) -> JobPlan:
+    """Compare ``job``'s rendered spec with the live cluster. Raises DriverError or RenderError."""
+    values = [jv.value for jv in job.job_values.select_related("value__dimension")]
+    layers = job_layers(execution=job.execution, values=values, params=job.params)
+    rendered = job_render(execution=job.execution, values=values, params=job.params, mode="push")
+    driver = execution_driver(job.execution)
+    plan = driver.plan(job_id=str(job.pk), name=job.name, spec=rendered.spec, meta=job_meta(job))
+    return JobPlan(
+        changed=plan.changed,
+        diff_text=redact_secrets(plan.diff_text, layers),
+        live=driver.read(job_id=str(job.pk)) is not None,
+    )
+
+
+def redact_secrets(text: str, layers: Sequence[templating.Layer]) -> str:
+    """Replace the cleartext of every secret in ``layers`` found in ``text`` (e.g. a cluster's diff)."""
+    for layer in layers:
+        for _, value in templating.iter_secrets(layer.params):
+            try:
+                cleartext = keys.decrypt(value["encrypted"])
+            except crypto.CryptoError:
+                continue
+            if cleartext:
+                text = text.replace(cleartext, templating.REDACTED)
+    return text
+
+
+@dataclass
+class SyncReport:
+    """Counts of a sync pass, with the reason of each failure."""
+
+    pushed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (job label, reason)
+
+    def summary(self) -> str:
+        return f"pushed {self.pushed}, unchanged {self.unchanged}, removed {self.removed}, failed {len(self.failed)}"
+
+
+def jobs_to_sync(*, all_jobs: bool = False, execution_key: str | None = None, due_only: bool = False):
+    """The jobs a sync pass should handle: out of sync, pending, deleting (``all_jobs``: every job)."""
+    jobs = Job.objects.all()
+    if not all_jobs:
+        jobs = jobs.filter(
+            sync_status__in=[
+                Job.SyncStatus.OUT_OF_SYNC, Job.SyncStatus.PENDING, Job.SyncStatus.FAILED, Job.SyncStatus.DELETING,
+            ]
+        )  # fmt: skip
+    if due_only:
+        jobs = jobs.filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=timezone.now()))
+    if execution_key:
+        jobs = jobs.filter(execution__key=execution_key)
+    return jobs
+
+
+def jobs_sync(
+    *,
+    jobs: Any,
+    force: bool = False,
+    workers: int = 8,
+    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+) -> SyncReport:
+    """Push (or, for ``deleting`` jobs, remove) ``jobs`` on their clusters, ``workers`` calls at a time.
+
+    A job whose spec hash equals the hash last pushed is not pushed unless ``force``. Rendering and all database
+    writes happen in the calling thread; only the cluster calls run in the pool. A job saved again while its push
+    was under way keeps its new spec and stays out of sync. Returns a SyncReport; never raises for one job's failure.
+    """
+    report = SyncReport()
+    job_list = list(jobs.with_layers().order_by("execution_id", "id"))
+    drivers: dict[int, Driver] = {}
+    tasks: list[tuple[Job, str, Callable[[], Any]]] = []  # (job, kind, call)
+
+    to_push: list[Job] = []
+    for job in job_list:
+        if job.sync_status == Job.SyncStatus.DELETING:
+            driver = drivers.setdefault(job.execution_id, execution_driver(job.execution))
+            tasks.append((job, "remove", partial(driver.remove, job_id=str(job.pk))))
+        elif not force and job.spec_hash == job.pushed_hash and job.sync_status == Job.SyncStatus.IN_SYNC:
+            report.unchanged += 1
+        else:
+            to_push.append(job)
+    for job, result in _render_for_push(to_push):
+        if isinstance(result, templating.RenderError):
+            report.failed.append((_label(job), str(result)))
+            Job.objects.filter(pk=job.pk).update(sync_status=Job.SyncStatus.FAILED, sync_error=str(result))
+            continue
+        driver = drivers.setdefault(job.execution_id, execution_driver(job.execution))
+        call = partial(driver.push, job_id=str(job.pk), name=job.name, spec=result, meta=job_meta(job))
+        tasks.append((job, "push", call))
+
+    def run(task: tuple[Job, str, Callable[[], Any]]) -> tuple[Job, str, Any]:
+        job, kind, call = task
+        try:
+            return job, kind, call()
+        except DriverError as exc:
+            return job, kind, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(run, tasks)
+        if progress:
+            results = progress(results, len(tasks))
+        for job, kind, result in results:
+            _sync_record(job, kind, result, report)
+    return report
+
+
+def _label(job: Job) -> str:
+    return f"{job.name} ({job.pk})"
+
+
+def _render_for_push(jobs: list[Job]) -> Iterable[tuple[Job, dict | templating.RenderError]]:
+    """Render jobs in push mode (cleartext secrets), batched per execution; yields (job, spec or RenderError)."""
+    decrypt = keys.decrypt if keys.private_key_pem() else None
+    for execution_id, group in groupby(jobs, key=lambda j: j.execution_id):
+        group = list(group)
+        execution = group[0].execution
+        many = []
+        for job in group:
+            values = [jv.value for jv in job.job_values.all()]
+            many.append(job_layers(execution=execution, values=values, params=job.params))
+        results = templating.job_specs_render(
+            execution.payload_template, many, execution_key=execution.key, mode="push", decrypt=decrypt
+        )
+        for job, result in zip(group, results, strict=True):
+            yield job, (result if isinstance(result, templating.RenderError) else result.spec)
+
+
+def _sync_record(job: Job, kind: str, result: Any, report: SyncReport) -> None:
+    """Store the outcome of one cluster call, without overwriting a save that happened meanwhile."""
+    if kind == "remove":
+        if isinstance(result, DriverError):
+            report.failed.append((_label(job), result.message))
+            _push_failed(job, result)
+            job.sync_status = Job.SyncStatus.DELETING
+            Job.objects.filter(pk=job.pk).update(**{f: getattr(job, f) for f in SYNC_FIELDS})
+        else:
+            Job.objects.filter(pk=job.pk, sync_status=Job.SyncStatus.DELETING).delete()
+            report.removed += 1
+        return
+    if isinstance(result, DriverError):
+        report.failed.append((_label(job), result.message))
+        _push_failed(job, result)
+        if not result.retryable:
+            job.sync_status = Job.SyncStatus.FAILED
+    else:
+        outcome = _push_succeeded(job, job.spec_hash, result.changed)
+        if outcome.status == PushOutcome.PUSHED:
+            report.pushed += 1
+        else:
+            report.unchanged += 1
+    fields = {f: getattr(job, f) for f in SYNC_FIELDS}
+    # Only if the job was not saved again meanwhile (its spec hash is what was pushed) does it become in sync.
+    updated = Job.objects.filter(pk=job.pk, spec_hash=job.spec_hash).exclude(
+        sync_status=Job.SyncStatus.DELETING
+    ).update(**fields)
+    if not updated and not isinstance(result, DriverError):
+        Job.objects.filter(pk=job.pk).exclude(sync_status=Job.SyncStatus.DELETING).update(pushed_hash=job.spec_hash)

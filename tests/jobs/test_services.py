@@ -37,7 +37,7 @@ def test_job_render_prefers_job_params_over_dimension_params(estate):
 
 def test_job_create_stores_spec_values_and_hash(estate):
     execution, acme, gold = estate
-    job = services.job_create(name="acme job", execution=execution, values=[acme, gold], params={})
+    job = services.job_create(name="acme job", execution=execution, values=[acme, gold], params={}, push=False)
     assert job.version == 1
     assert job.spec["Periodic"] == {"Spec": "0 3 * * *"}
     assert job.spec_hash and job.sync_status == Job.SyncStatus.OUT_OF_SYNC
@@ -93,13 +93,21 @@ def test_update_without_version_is_last_writer_wins_and_keeps_values(estate):
     assert list(updated.job_values.values_list("value__key", flat=True)) == ["gold"]
 
 
-def test_unchanged_update_keeps_in_sync_status(estate):
+def test_unchanged_update_keeps_in_sync_status_and_pushes_nothing(estate):
     execution, acme, _ = estate
-    job = services.job_create(name="x", execution=execution, values=[acme], params={})
+    job = services.job_create(name="x", execution=execution, values=[acme], params={"a": 1}, push=False)
     Job.objects.filter(pk=job.pk).update(pushed_hash=job.spec_hash, sync_status=Job.SyncStatus.IN_SYNC)
     job.refresh_from_db()
-    updated = services.job_update(job=job, changes=services.JobChanges(name="renamed"))
+    updated = services.job_update(job=job, changes=services.JobChanges(params={"a": 1}))
     assert updated.sync_status == Job.SyncStatus.IN_SYNC
+    assert updated.push_outcome.status == services.PushOutcome.UNCHANGED
+
+
+def test_rename_changes_the_desired_hash(estate):
+    execution, acme, _ = estate
+    job = services.job_create(name="x", execution=execution, values=[acme], params={}, push=False)
+    renamed = services.job_update(job=job, changes=services.JobChanges(name="renamed"), push=False)
+    assert renamed.spec_hash != job.spec_hash
 
 
 def test_secret_param_is_redacted_in_preview_and_clear_in_push(estate, encryption_key):

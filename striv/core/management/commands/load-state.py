@@ -28,5 +28,5 @@ class Command(BaseCommand):
         for line in diff.lines():
             self.stdout.write(line)
         if not dry_run:
-            for line in state_services.state_after_load(diff):
+            for line in state_services.state_after_load(diff, progress=progress if use_progress else None):
                 self.stdout.write(line)
