@@ -1,0 +1,73 @@
+"""Log archivers: a registry from URL scheme to class, imported on first use.
+
+``STRIV_ARCHIVE`` is a URL whose scheme picks the archiver: ``file:///var/lib/striv/archive`` or
+``s3://bucket/prefix``. Instances are cached per URL, and the cache is dropped when a test changes the settings.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from striv.archivers.base import ArchiveConfigError, ArchiveError, LogSlice, RunLogs
+
+if TYPE_CHECKING:
+    from striv.archivers.base import Archiver
+
+__all__ = ["ARCHIVERS", "ArchiveConfigError", "ArchiveError", "LogSlice", "RunLogs", "archiver_class", "get_archiver"]
+
+ARCHIVERS: dict[str, str] = {
+    "file": "striv.archivers.file.FileArchiver",
+    "s3": "striv.archivers.s3.S3Archiver",
+}
+
+_instances: dict[str, Archiver] = {}
+_instances_lock = threading.Lock()
+
+
+@cache
+def archiver_class(scheme: str) -> type[Archiver]:
+    """Return the archiver class registered for URL scheme ``scheme``; raises KeyError when none is."""
+    return import_string(ARCHIVERS[scheme])
+
+
+def get_archiver(url: str | None = None) -> Archiver:
+    """Return the archiver for ``url`` (default ``settings.ARCHIVE``), one shared instance per URL.
+
+    Raises ArchiveConfigError (a ValueError) for a URL with an unknown scheme or invalid for its archiver.
+    """
+    if url is None:
+        from django.conf import settings
+
+        url = settings.ARCHIVE
+    archiver = _instances.get(url)
+    if archiver is not None:
+        return archiver
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ARCHIVERS:
+        known = ", ".join(f"{key}://" for key in ARCHIVERS)
+        raise ArchiveConfigError(f"archive URL {url!r} has no known scheme; use one of {known}")
+    with _instances_lock:
+        archiver = _instances.get(url)
+        if archiver is None:
+            archiver = _instances[url] = archiver_class(scheme)(url)
+    return archiver
+
+
+def clear_archivers() -> None:
+    """Forget the cached instances, so the next get_archiver reads the settings again."""
+    with _instances_lock:
+        _instances.clear()
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("ARCHIVE", "S3_ENDPOINT_URL"):
+        clear_archivers()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="striv.archivers.settings")

@@ -15,8 +15,8 @@ import logging
 import tarfile
 import threading
 import time
+import zlib
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, ClassVar
 from urllib.parse import quote, unquote
@@ -101,6 +101,18 @@ def key_segment(text: str) -> str:
     return encoded
 
 
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a relative, normalised object key (no empty, ``.`` or ``..`` segments).
+
+    Raises ArchiveError (not retryable) otherwise, so a key can never point outside the archive.
+    """
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise ArchiveError(f"invalid archive key {key!r}")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise ArchiveError(f"invalid archive key {key!r}")
+    return key
+
+
 def encode_run_logs(logs: RunLogs, fileobj: IO[bytes]) -> int:
     """Write ``logs`` to ``fileobj`` as a gzip-compressed tar; returns the number of decoded bytes written.
 
@@ -110,11 +122,11 @@ def encode_run_logs(logs: RunLogs, fileobj: IO[bytes]) -> int:
     entries: list[tuple[str, str, str, bytes]] = []
     used: set[str] = {INDEX_MEMBER}
     for task, streams in logs.tasks.items():
-        task_dir = key_segment(task) if task else "%00"
+        task_dir = _member_segment(task)
         for stream, data in streams.items():
             if not isinstance(data, bytes | bytearray | memoryview):
                 raise TypeError(f"log of task {task!r} stream {stream!r} must be bytes, not {type(data).__name__}")
-            member = f"{task_dir}/{key_segment(stream) if stream else '%00'}"
+            member = f"{task_dir}/{_member_segment(stream)}"
             # Truncated names could in theory collide; keep members unique, the index says which is which.
             base, n = member, 1
             while member in used:
@@ -147,6 +159,12 @@ def encode_run_logs(logs: RunLogs, fileobj: IO[bytes]) -> int:
     return total
 
 
+def _member_segment(name: str) -> str:
+    # An empty name cannot be a path segment; "%00" is what key_segment would make of a NUL, and uniqueness of
+    # members is enforced separately.
+    return key_segment(name) if name else "%00"
+
+
 def _tar_info(name: str, size: int, mtime: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
@@ -159,10 +177,12 @@ def decode_run_logs(fileobj: IO[bytes]) -> RunLogs:
     """Read an object written by encode_run_logs (read sequentially, so ``fileobj`` may be a network stream).
 
     Returns the logs with real task and stream names from the index; without an index, names come from the member
-    paths. Raises ArchiveError (not retryable) when the object is not a readable gzip tar.
+    paths. Raises ArchiveError (not retryable) when the object is not a readable gzip tar; errors of ``fileobj``
+    itself (OSError...) propagate.
     """
     members: dict[str, bytes] = {}
     index: dict | None = None
+    tasks: dict[str, dict[str, bytes]] = {}
     try:
         with tarfile.open(fileobj=fileobj, mode="r|gz") as tar:
             for info in tar:
@@ -174,19 +194,18 @@ def decode_run_logs(fileobj: IO[bytes]) -> RunLogs:
                     index = json.loads(data)
                 else:
                     members[info.name] = data
-    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        if isinstance(index, dict) and index.get("format") == INDEX_FORMAT:
+            for entry in index["tasks"]:
+                streams = tasks.setdefault(entry["task"], {})
+                for stream, meta in entry["streams"].items():
+                    streams[stream] = members.get(meta["member"], b"")
+        else:
+            for name, data in members.items():
+                task, _, stream = name.rpartition("/")
+                tasks.setdefault(unquote(task), {})[unquote(stream)] = data
+    except (tarfile.TarError, EOFError, zlib.error, ValueError, KeyError, TypeError, AttributeError) as exc:
+        # A corrupt or foreign object: reading it again would fail the same way. I/O errors propagate.
         raise ArchiveError(f"archived logs are unreadable: {exc}", retryable=False) from exc
-
-    tasks: dict[str, dict[str, bytes]] = {}
-    if index is not None and index.get("format") == INDEX_FORMAT:
-        for entry in index.get("tasks", []):
-            streams = tasks.setdefault(entry["task"], {})
-            for stream, meta in entry.get("streams", {}).items():
-                streams[stream] = members.get(meta["member"], b"")
-    else:
-        for name, data in members.items():
-            task, _, stream = name.rpartition("/")
-            tasks.setdefault(unquote(task), {})[unquote(stream)] = data
     return RunLogs(tasks=tasks)
 
 
@@ -322,6 +341,8 @@ class Archiver:
             fileobj, version = opened
             try:
                 logs = decode_run_logs(fileobj)
+            except OSError as exc:
+                raise ArchiveError(f"cannot read archived logs {key}: {exc}", retryable=True) from exc
             finally:
                 fileobj.close()
             decoded_cache.put(cache_key, version, logs)
@@ -365,20 +386,3 @@ class Archiver:
     def _forget(self, key: str) -> None:
         """Drop ``key`` from the decoded cache; subclasses call it after writing or deleting."""
         decoded_cache.discard((self.url, key))
-
-
-def validate_key(key: str) -> str:
-    """Return ``key`` if it is a relative, normalised object key (no empty, ``.`` or ``..`` segments).
-
-    Raises ArchiveError (not retryable) otherwise, so a key can never point outside the archive.
-    """
-    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
-        raise ArchiveError(f"invalid archive key {key!r}")
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise ArchiveError(f"invalid archive key {key!r}")
-    return key
-
-
-def plain_mapping(logs: Mapping[str, Mapping[str, bytes]]) -> RunLogs:
-    """Return RunLogs built from any mapping of task to streams (a convenience for callers holding other types)."""
-    return RunLogs(tasks={task: dict(streams) for task, streams in logs.items()})

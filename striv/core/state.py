@@ -495,7 +495,6 @@ def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper
                 | Q(job_values__dimension_id__in=touched_dimensions)
             )
             .distinct()
-            .with_layers()
             .order_by("execution_id", "name", "id")
         )
     _rerender(affected, diff, progress=progress)
@@ -507,12 +506,14 @@ def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper
 
 def _rerender(jobs: Any, diff: StateDiff, *, progress: ProgressWrapper | None) -> None:
     """Render ``jobs`` against the new state; raise StateError listing every failure, else store changed specs."""
-    job_list = list(jobs)
-    diff.jobs_rendered = len(job_list)
-    iterable: Iterable[Job] = progress(job_list, len(job_list)) if progress else job_list
+    total = jobs.count()
+    diff.jobs_rendered = total
+    results = job_services.jobs_render_many(jobs)
+    if progress:
+        results = progress(results, total)
     failures: list[str] = []
     changed: list[Job] = []
-    for job, result in job_services.jobs_render_many(iterable):
+    for job, result in results:
         if isinstance(result, templating.RenderError):
             failures.append(f"{_job_label(job)}: {result}")
             continue

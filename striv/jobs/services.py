@@ -231,24 +231,73 @@ def job_update(*, job: Job, changes: JobChanges, expected_version: int | None = 
 
 
 
+class LayerSource:
+    """Resolves many jobs' executions and dimension values with a constant number of queries.
+
+    Master data (executions, dimension values) is read once; jobs' value links are read per chunk of jobs.
+    Each job gets its execution attached, so ``job.execution`` costs no query afterwards.
+    """
+
+    def __init__(self) -> None:
+        self.values = {v.pk: v for v in DimensionValue.objects.select_related("dimension")}
+        self.executions = {e.pk: e for e in Execution.objects.all()}
+
+    def jobs(self, jobs: Any, *, chunk_size: int = 500) -> Iterable[tuple[Job, list[DimensionValue]]]:
+        """Yield (job, values) for a Job queryset or list, keeping its order."""
+        if hasattr(jobs, "defer"):
+            jobs = jobs.select_related(None).prefetch_related(None).defer("spec")
+            jobs = jobs.iterator(chunk_size=chunk_size)
+        chunk: list[Job] = []
+        for job in jobs:
+            chunk.append(job)
+            if len(chunk) >= chunk_size:
+                yield from self._resolve(chunk)
+                chunk = []
+        if chunk:
+            yield from self._resolve(chunk)
+
+    def _resolve(self, chunk: list[Job]) -> Iterable[tuple[Job, list[DimensionValue]]]:
+        links: dict[Any, list[DimensionValue]] = {job.pk: [] for job in chunk}
+        for job_id, value_id in JobValue.objects.filter(job_id__in=list(links)).values_list("job_id", "value_id"):
+            links[job_id].append(self.values[value_id])
+        for job in chunk:
+            job.execution = self.executions[job.execution_id]
+            yield job, links[job.pk]
+
+
 def jobs_render_many(
-    jobs: Iterable[Job], *, batch_size: int = 500
+    jobs: Any, *, batch_size: int = 500
 ) -> Iterable[tuple[Job, tuple[templating.Rendered, str] | templating.RenderError]]:
     """Render many saved jobs in preview mode, batching those of one execution into one template evaluation.
 
-    ``jobs`` should come from ``Job.objects.with_layers()`` so that no query runs per job. Yields
-    ``(job, (rendered, desired_hash))`` or ``(job, RenderError)`` once for each job.
+    ``jobs`` is a Job queryset (ordered by execution for the best batching) or list. A constant number of queries
+    runs per few hundred jobs. Yields ``(job, (rendered, desired_hash))`` or ``(job, RenderError)`` once per job.
     """
     batch: list[tuple[Job, list[templating.Layer]]] = []
+    # Execution and dimension layers are shared by many jobs (the same param dicts): check each once.
+    checked_params: dict[int, templating.RenderError | None] = {}
+
+    def layer_check(layer: templating.Layer) -> None:
+        key = id(layer.params)
+        if key not in checked_params:
+            try:
+                templating.params_validate(layer.params, layer=layer.name)
+                layers_secrets_verify([layer])
+                checked_params[key] = None
+            except templating.RenderError as exc:
+                checked_params[key] = exc
+        if checked_params[key] is not None:
+            raise checked_params[key]
 
     def flush() -> Iterable[tuple[Job, Any]]:
         execution = batch[0][0].execution
         checked: list[tuple[Job, list[templating.Layer]]] = []
         for job, layers in batch:
             try:
-                for layer in layers:
-                    templating.params_validate(layer.params, layer=layer.name)
-                layers_secrets_verify(layers)
+                for layer in layers[:-1]:
+                    layer_check(layer)
+                templating.params_validate(layers[-1].params, layer=layers[-1].name)
+                layers_secrets_verify(layers[-1:])
                 checked.append((job, layers))
             except templating.RenderError as exc:
                 yield job, exc
@@ -266,11 +315,10 @@ def jobs_render_many(
             else:
                 yield job, (result, desired_hash(spec=result.spec, layers=layers, name=job.name, execution=execution))
 
-    for job in jobs:
+    for job, values in LayerSource().jobs(jobs):
         if batch and (batch[0][0].execution_id != job.execution_id or len(batch) >= batch_size):
             yield from flush()
             batch = []
-        values = [jv.value for jv in job.job_values.all()]
         batch.append((job, job_layers(execution=job.execution, values=values, params=job.params)))
     if batch:
         yield from flush()
@@ -468,19 +516,18 @@ def jobs_sync(
     was under way keeps its new spec and stays out of sync. Returns a SyncReport; never raises for one job's failure.
     """
     report = SyncReport()
-    job_list = list(jobs.with_layers().order_by("execution_id", "id"))
     drivers: dict[int, Driver] = {}
     tasks: list[tuple[Job, str, Callable[[], Any]]] = []  # (job, kind, call)
 
-    to_push: list[Job] = []
-    for job in job_list:
+    to_push: list[tuple[Job, list[DimensionValue]]] = []
+    for job, values in LayerSource().jobs(jobs.order_by("execution_id", "id")):
         if job.sync_status == Job.SyncStatus.DELETING:
             driver = drivers.setdefault(job.execution_id, execution_driver(job.execution))
             tasks.append((job, "remove", partial(driver.remove, job_id=str(job.pk))))
         elif not force and job.spec_hash == job.pushed_hash and job.sync_status == Job.SyncStatus.IN_SYNC:
             report.unchanged += 1
         else:
-            to_push.append(job)
+            to_push.append((job, values))
     for job, result in _render_for_push(to_push):
         if isinstance(result, templating.RenderError):
             report.failed.append((_label(job), str(result)))
@@ -510,20 +557,19 @@ def _label(job: Job) -> str:
     return f"{job.name} ({job.pk})"
 
 
-def _render_for_push(jobs: list[Job]) -> Iterable[tuple[Job, dict | templating.RenderError]]:
+def _render_for_push(
+    jobs: list[tuple[Job, list[DimensionValue]]],
+) -> Iterable[tuple[Job, dict | templating.RenderError]]:
     """Render jobs in push mode (cleartext secrets), batched per execution; yields (job, spec or RenderError)."""
     decrypt = keys.decrypt if keys.private_key_pem() else None
-    for execution_id, group in groupby(jobs, key=lambda j: j.execution_id):
+    for _, group in groupby(jobs, key=lambda pair: pair[0].execution_id):
         group = list(group)
-        execution = group[0].execution
-        many = []
-        for job in group:
-            values = [jv.value for jv in job.job_values.all()]
-            many.append(job_layers(execution=execution, values=values, params=job.params))
+        execution = group[0][0].execution
+        many = [job_layers(execution=execution, values=values, params=job.params) for job, values in group]
         results = templating.job_specs_render(
             execution.payload_template, many, execution_key=execution.key, mode="push", decrypt=decrypt
         )
-        for job, result in zip(group, results, strict=True):
+        for (job, _), result in zip(group, results, strict=True):
             yield job, (result if isinstance(result, templating.RenderError) else result.spec)
 
 

@@ -154,7 +154,7 @@ def test_jobs_render_many_matches_single_renders_and_isolates_failures(estate):
     ok = services.job_create(name="ok", execution=execution, values=[acme], params={})
     other = services.job_create(name="other", execution=execution, values=[gold], params={"greeting": "x"})
     Job.objects.filter(pk=other.pk).update(params={"bad key": 1})
-    results = dict(services.jobs_render_many(Job.objects.with_layers().order_by("name")))
+    results = dict(services.jobs_render_many(Job.objects.order_by("name")))
     by_name = {job.name: result for job, result in results.items()}
     assert by_name["ok"][1] == ok.spec_hash
     assert "bad key" in str(by_name["other"])
