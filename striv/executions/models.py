@@ -27,6 +27,9 @@ class Execution(models.Model):
     logstore = models.CharField(max_length=30, blank=True, default="")
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
+    # Set by the refresher: when it last read this execution's cluster, and the error if that failed.
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    refresh_error = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["key"]

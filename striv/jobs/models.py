@@ -58,6 +58,10 @@ class Job(models.Model):
     synced_at = models.DateTimeField(null=True, blank=True)
     next_sync_at = models.DateTimeField(null=True, blank=True)
 
+    # Kept by the refresher so lists can show and filter on the latest run without a query per job.
+    latest_run_status = models.CharField(max_length=20, blank=True, default="")
+    latest_run_at = models.DateTimeField(null=True, blank=True)
+
     objects = JobQuerySet.as_manager()
 
     class Meta:
@@ -65,6 +69,7 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["sync_status"], name="job_sync_status_idx"),
             models.Index(fields=["name"], name="job_name_idx"),
+            models.Index(fields=["latest_run_status"], name="job_latest_run_status_idx"),
         ]
 
     def __str__(self) -> str:
