@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('dimensions', '0001_initial'),
-        ('executions', '0002_add_latest_run'),
+        ('executions', '0002_add_refresh_state'),
         ('jobs', '0001_initial'),
     ]
 
