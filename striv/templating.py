@@ -207,7 +207,7 @@ def _json_copy(value: Any, layer: str, path: str) -> tuple[Any, bool]:
                 param=path,
             )
         return value, False
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         if SECRET_TYPE_KEY in value:
             return _secret_check(value, layer, path), True
         out = {}
@@ -303,7 +303,7 @@ def _layer_expand(params: Mapping[str, Any], layer: str) -> tuple[dict, bool]:
 
     Raises RenderError naming ``layer`` and the key for a bad key, a non-JSON value or a conflict inside the layer.
     """
-    if not isinstance(params, Mapping):
+    if type(params) is not dict and not isinstance(params, Mapping):
         raise RenderError(f"params of layer {layer} must be an object, got {_type_name(params)}", layer=layer)
     out: dict[str, Any] = {}
     has_secret = False
@@ -431,21 +431,32 @@ def params_merge(layers: Sequence[Layer]) -> tuple[dict, dict[str, str]]:
     return merged, provenance
 
 
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def iter_secrets(params: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
     """Yield ``(path, secret)`` for every secret object in ``params`` (raw layer params or merged params).
 
     Paths are dotted, with ``[i]`` for array items (``env.DB_PASSWORD``, ``sidecars[0].token``).
     """
-    stack: list[tuple[str, Any]] = [(str(key), value) for key, value in reversed(list(params.items()))]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, Mapping):
-            if SECRET_TYPE_KEY in value:
-                yield path, dict(value)
-            else:
-                stack.extend((f"{path}.{key}", item) for key, item in reversed(list(value.items())))
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{index}]", item) for index, item in reversed(list(enumerate(value))))
+    for key, value in params.items():
+        # Most params are scalars; only containers are walked.
+        if type(value) not in _SCALAR_TYPES:
+            yield from _secrets_walk(value, str(key))
+
+
+def _secrets_walk(value: Any, path: str) -> Iterator[tuple[str, dict]]:
+    if isinstance(value, Mapping):
+        if SECRET_TYPE_KEY in value:
+            yield path, dict(value)
+            return
+        for key, item in value.items():
+            if type(item) not in _SCALAR_TYPES:
+                yield from _secrets_walk(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if type(item) not in _SCALAR_TYPES:
+                yield from _secrets_walk(item, f"{path}[{index}]")
 
 
 def _secrets_replace(value: Any, path: str, leaf: str, replace: Callable[[dict, str, str], Any]) -> Any:
@@ -730,6 +741,8 @@ def _chunk_render(
     try:
         output = _evaluate(_BATCH_PREFIX + template + _BATCH_SUFFIX, _filename(execution_key), {_BATCH_VAR: batch_json})
     except RuntimeError:
+        # Some job in the chunk fails; halves that evaluate cleanly keep their speed, the rest narrow down to it.
+        logger.debug("execution %s: a chunk of %d jobs failed to render, splitting it", execution_key, len(chunk))
         middle = len(chunk) // 2
         _chunk_render(template, chunk[:middle], execution_key, results)
         _chunk_render(template, chunk[middle:], execution_key, results)

@@ -6,7 +6,7 @@ dataclasses (never models) and raise one error type, ``DriverError``, that says 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -88,6 +88,8 @@ class RunInfo:
     exit_code: int | None = None
     reason: str = ""
     tasks: tuple[TaskInfo, ...] = ()
+    # The cluster's creation order marker (Nomad: the allocation's CreateIndex), for incremental discovery.
+    create_index: int = 0
 
 
 @dataclass(frozen=True)
@@ -163,8 +165,25 @@ class Driver:
         """Return the live job as the cluster holds it, or None when it has no such job."""
         raise NotImplementedError
 
-    def fetch_runs(self, *, job_ids: Sequence[str]) -> list[RunInfo]:
-        """Return the runs of the given striv jobs known to the cluster. Raises DriverError."""
+    def runs_index(self) -> int:
+        """A cheap change marker of the cluster's runs: when it equals the last one seen, nothing changed."""
+        raise NotImplementedError
+
+    def runs_new(self, *, after: int, prefixes: Sequence[str]) -> Iterator[RunInfo]:
+        """Yield the runs of striv-managed jobs (cluster job ids starting with one of ``prefixes``) created after the
+        creation marker ``after`` (0: all), newest first, page by page so memory stays bounded. Raises DriverError."""
+        raise NotImplementedError
+
+    def runs_active(self, *, prefixes: Sequence[str]) -> list[RunInfo]:
+        """The runs the cluster still considers pending or running. Raises DriverError."""
+        raise NotImplementedError
+
+    def run_read(self, *, run_ref: str, prefixes: Sequence[str]) -> RunInfo | None:
+        """One run as the cluster has it now, or None when the cluster no longer knows it. Raises DriverError."""
+        raise NotImplementedError
+
+    def job_ref(self, external_job_id: str, prefixes: Sequence[str]) -> str | None:
+        """The striv job id behind a cluster job id (a periodic child or dispatched run included), or None."""
         raise NotImplementedError
 
     def fetch_logs(self, *, run_ref: str, task: str, stream: str, offset: int = 0, max_bytes: int | None = None) -> LogChunk:

@@ -9,7 +9,9 @@ when it is pushed; "run now" dispatches it. Periodic jobs are run now with a per
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -19,7 +21,17 @@ import requests
 
 from striv import templating
 from striv.cron import CronError, periodic_next_launches, periodic_validate
-from striv.drivers.base import Driver, DriverError, Health, PlanResult, PushResult, RunNowResult
+from striv.drivers.base import (
+    Driver,
+    DriverError,
+    Health,
+    LogChunk,
+    PlanResult,
+    PushResult,
+    RunInfo,
+    RunNowResult,
+    TaskInfo,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +292,210 @@ class NomadDriver(Driver):
         if not leader:
             return Health(ok=False, detail="Nomad has no leader")
         return Health(ok=True, detail=f"leader {leader}")
+
+
+    # --- runs ----------------------------------------------------------------------------------------------------
+
+    def job_ref(self, external_job_id: str, prefixes: Sequence[str]) -> str | None:
+        """``striv-<uuid>``, ``striv-<uuid>/periodic-<unix>`` and ``striv-<uuid>/dispatch-...`` all map to <uuid>."""
+        for prefix in prefixes:
+            if external_job_id.startswith(prefix):
+                return external_job_id[len(prefix) :].split("/", 1)[0] or None
+        return None
+
+    @staticmethod
+    def _prefix_filter(prefixes: Sequence[str]) -> str:
+        # Escape regex metacharacters only; each backslash doubles again inside the bexpr string literal.
+        alternatives = "|".join(
+            re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\\\1", prefix) for prefix in sorted(set(prefixes))
+        )
+        return f'JobID matches "^({alternatives})"'
+
+    def _allocations_page(self, params: dict[str, Any]) -> requests.Response:
+        try:
+            return self.client.allocations.request(method="get", params=params)
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            raise nomad_error(exc, "list allocations") from None
+
+    def runs_index(self) -> int:
+        # The allocs table index changes whenever any allocation changes; one tiny page carries it.
+        response = self._allocations_page({"per_page": 1, "task_states": "false", "namespace": self._list_namespace()})
+        return int(response.headers.get("X-Nomad-Index", "0"))
+
+    def _list_namespace(self) -> str:
+        return self.namespace or "default"
+
+    def runs_new(self, *, after: int, prefixes: Sequence[str], page_size: int = 1000) -> Iterator[RunInfo]:
+        # Allocations list oldest first by CreateIndex; reversed, the new ones come first and paging stops at the
+        # first one already seen. (go-bexpr has no numeric comparison, so the index cannot go in the filter.)
+        params: dict[str, Any] = {
+            "filter": self._prefix_filter(prefixes),
+            "per_page": page_size,
+            "reverse": "true",
+            "namespace": self._list_namespace(),
+        }
+        while True:
+            response = self._allocations_page(dict(params))
+            for alloc in response.json():
+                if int(alloc.get("CreateIndex", 0)) <= after:
+                    return
+                info = alloc_run_info(alloc, self.job_ref(alloc.get("JobID", ""), prefixes))
+                if info is not None:
+                    yield info
+            next_token = response.headers.get("X-Nomad-NextToken")
+            if not next_token:
+                return
+            params["next_token"] = next_token
+
+    def runs_active(self, *, prefixes: Sequence[str]) -> list[RunInfo]:
+        query = self._prefix_filter(prefixes) + ' and ClientStatus in ["pending", "running"]'
+        params: dict[str, Any] = {"filter": query, "per_page": 1000, "namespace": self._list_namespace()}
+        active: list[RunInfo] = []
+        while True:
+            response = self._allocations_page(dict(params))
+            for alloc in response.json():
+                info = alloc_run_info(alloc, self.job_ref(alloc.get("JobID", ""), prefixes))
+                if info is not None:
+                    active.append(info)
+            next_token = response.headers.get("X-Nomad-NextToken")
+            if not next_token:
+                return active
+            params["next_token"] = next_token
+
+    def run_read(self, *, run_ref: str, prefixes: Sequence[str]) -> RunInfo | None:
+        try:
+            alloc = self.client.allocation.get_allocation(run_ref)
+        except nomad_exc.URLNotFoundNomadException:
+            return None
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            raise nomad_error(exc, f"read allocation {run_ref}") from None
+        return alloc_run_info(alloc, self.job_ref(alloc.get("JobID", ""), prefixes))
+
+    def fetch_logs(
+        self, *, run_ref: str, task: str, stream: str, offset: int = 0, max_bytes: int | None = None
+    ) -> LogChunk:
+        """Read a task's log through the server, plain. A negative ``offset`` reads the last ``-offset`` bytes.
+
+        Nomad's ``origin=end`` does not say where the tail starts, so a tail is read from the start and the last
+        bytes kept: the absolute offsets are what a follower needs to ask only for new bytes next time.
+        """
+        start = max(offset, 0)
+        params = {"task": task, "type": stream, "plain": "true", "origin": "start", "offset": start}
+        try:
+            response = self.client.client.stream_logs.request(
+                run_ref, method="get", params=params, stream=True
+            )
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            raise nomad_error(exc, f"read the {stream} of task {task} of allocation {run_ref}") from None
+        with response:
+            if offset < 0:
+                keep = -offset if max_bytes is None else min(-offset, max_bytes)
+                tail = bytearray()
+                total = 0
+                for piece in response.iter_content(64 * 1024):
+                    total += len(piece)
+                    tail += piece
+                    if len(tail) > keep:
+                        del tail[: len(tail) - keep]
+                return LogChunk(data=bytes(tail), offset=total - len(tail), next_offset=total, complete=True)
+            data = bytearray()
+            complete = True
+            for piece in response.iter_content(64 * 1024):
+                data += piece
+                if max_bytes is not None and len(data) >= max_bytes:
+                    complete = len(data) == max_bytes
+                    del data[max_bytes:]
+                    break
+        return LogChunk(data=bytes(data), offset=start, next_offset=start + len(data), complete=complete)
+
+
+# --- allocations to runs -----------------------------------------------------------------------------------------
+
+
+def _nanos(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromtimestamp(int(value) / 1e9, tz=UTC)
+
+
+def _rfc3339(value: Any) -> datetime | None:
+    # Nomad writes null or 0001-01-01T00:00:00Z for a zero time, and nanosecond fractions Python cannot parse.
+    if not value or str(value).startswith("0001-"):
+        return None
+    text = str(value).replace("Z", "+00:00")
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if match and match.group(2):
+        text = match.group(1) + match.group(2)[:7] + match.group(3)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+STATUS_MAP = {"pending": "pending", "running": "running", "complete": "successful", "failed": "failed", "lost": "lost"}
+
+
+def _task_info(name: str, state: Mapping[str, Any]) -> TaskInfo:
+    events = state.get("Events") or []
+    exit_code = None
+    message = ""
+    for event in events:
+        if event.get("Type") == "Terminated":
+            details = event.get("Details") or {}
+            code = event.get("ExitCode", details.get("exit_code"))
+            try:
+                exit_code = int(code) if code is not None else None
+            except (TypeError, ValueError):
+                exit_code = None
+        text = event.get("DisplayMessage") or event.get("Message") or ""
+        if text:
+            message = f"{event.get('Type', '')}: {text}" if event.get("Type") else text
+    return TaskInfo(
+        name=name,
+        state=state.get("State") or "pending",
+        failed=bool(state.get("Failed")),
+        exit_code=exit_code,
+        started=_rfc3339(state.get("StartedAt")),
+        finished=_rfc3339(state.get("FinishedAt")),
+        message=message,
+    )
+
+
+def alloc_run_info(alloc: Mapping[str, Any], job_ref: str | None) -> RunInfo | None:
+    """Translate a Nomad allocation (list stub or full) into a RunInfo; None when it is not a striv job's run."""
+    if not job_ref:
+        return None
+    tasks = tuple(_task_info(name, state) for name, state in sorted((alloc.get("TaskStates") or {}).items()))
+    client_status = alloc.get("ClientStatus", "pending")
+    status = STATUS_MAP.get(client_status, "lost")
+    reason = ""
+    if client_status == "unknown":
+        reason = "the Nomad client running it disconnected (status unknown)"
+    elif client_status == "lost":
+        reason = alloc.get("ClientDescription") or "the node running it was lost"
+    elif client_status == "failed":
+        failing = [t for t in tasks if t.failed] or list(tasks)
+        reason = (failing[0].message if failing else "") or alloc.get("ClientDescription") or "failed"
+    exit_codes = [t.exit_code for t in tasks if t.exit_code is not None]
+    failed_codes = [t.exit_code for t in tasks if t.failed and t.exit_code is not None]
+    exit_code = failed_codes[0] if failed_codes else (max(exit_codes) if exit_codes else None)
+    starts = [t.started for t in tasks if t.started]
+    finishes = [t.finished for t in tasks if t.finished]
+    finished = None
+    if status in ("successful", "failed", "lost"):
+        finished = max(finishes) if finishes else _nanos(alloc.get("ModifyTime"))
+    return RunInfo(
+        external_id=alloc["ID"],
+        job_ref=job_ref,
+        status=status,
+        created=_nanos(alloc.get("CreateTime")) or datetime.now(tz=UTC),
+        started=min(starts) if starts else None,
+        finished=finished,
+        exit_code=exit_code if status != "running" else None,
+        reason=reason,
+        tasks=tasks,
+        create_index=int(alloc.get("CreateIndex", 0)),
+    )
 
 
 # --- plan diffs --------------------------------------------------------------------------------------------------

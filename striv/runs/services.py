@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Literal
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
 
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
 
 from striv.archivers import get_archiver
-from striv.archivers.base import ArchiveError
-from striv.drivers.base import DriverError
+from striv.archivers.base import ArchiveError, RunLogs
+from striv.drivers import driver_class
+from striv.drivers.base import Driver, DriverError, RunInfo
+from striv.executions.models import Execution
+from striv.jobs.models import Job
 from striv.jobs.services import execution_driver
-from striv.runs.models import Run
+from striv.runs.models import ClusterCursor, Run
 
 logger = logging.getLogger(__name__)
 
@@ -95,3 +104,360 @@ def run_logs_read(
 
 def archive_url() -> str:
     return settings.ARCHIVE
+
+
+# --- refreshing runs from the clusters ---------------------------------------------------------------------------
+
+# Runs upserted per database round trip.
+UPSERT_CHUNK = 2000
+# How long an archive claim holds before another refresher may take the run over.
+ARCHIVE_CLAIM = timedelta(minutes=10)
+VANISHED_REASON = "the allocation vanished from the cluster before it finished (garbage-collected or removed)"
+
+
+@dataclass
+class RefreshReport:
+    """What one refresh pass did."""
+
+    created: int = 0
+    updated: int = 0
+    lost: int = 0
+    archived: int = 0
+    expired: int = 0
+    clusters: int = 0
+    unchanged_clusters: int = 0
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"runs created {self.created}, updated {self.updated}, lost {self.lost}, archived {self.archived}, "
+            f"logs expired {self.expired}, clusters {self.clusters} ({self.unchanged_clusters} unchanged), "
+            f"failures {len(self.failures)}, {self.seconds:.2f} s"
+        )
+
+
+@dataclass
+class _Cluster:
+    key: str
+    driver: Driver
+    executions: list[Execution]
+    prefixes: list[str]
+
+
+def _clusters() -> list[_Cluster]:
+    """Group executions by the cluster (address, region, namespace) they point at, so each is queried once."""
+    groups: dict[str, _Cluster] = {}
+    for execution in Execution.objects.order_by("key"):
+        try:
+            driver = execution_driver(execution)
+            key = f"{execution.driver}:{driver_class(execution.driver).cluster_key(execution.driver_config)}"
+        except DriverError as exc:
+            Execution.objects.filter(pk=execution.pk).update(refresh_error=exc.message)
+            continue
+        cluster = groups.setdefault(key, _Cluster(key, driver, [], []))
+        cluster.executions.append(execution)
+        prefix = getattr(driver, "prefix", "")
+        if prefix and prefix not in cluster.prefixes:
+            cluster.prefixes.append(prefix)
+    return list(groups.values())
+
+
+def runs_refresh(*, archive: bool = True, archive_limit: int = 500) -> RefreshReport:
+    """One refresh pass over every cluster: discover new runs, follow unfinished ones, archive finished runs' logs.
+
+    A cluster that cannot be reached is recorded on its executions (``refresh_error``) and does not stop the others.
+    Returns a RefreshReport; never raises for one cluster's failure.
+    """
+    started = time.monotonic()
+    report = RefreshReport()
+    for cluster in _clusters():
+        report.clusters += 1
+        try:
+            _cluster_refresh(cluster, report)
+        except DriverError as exc:
+            message = f"{cluster.key}: {exc.message}"
+            logger.warning("refresh of %s failed: %s", cluster.key, exc.message)
+            report.failures.append(message)
+            Execution.objects.filter(pk__in=[e.pk for e in cluster.executions]).update(refresh_error=exc.message)
+        else:
+            Execution.objects.filter(pk__in=[e.pk for e in cluster.executions]).update(
+                refresh_error="", refreshed_at=timezone.now()
+            )
+    if archive:
+        runs_archive(limit=archive_limit, report=report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _cluster_refresh(cluster: _Cluster, report: RefreshReport) -> None:
+    cursor, _ = ClusterCursor.objects.get_or_create(key=cluster.key)
+    index = cluster.driver.runs_index()
+    job_ids = {str(pk) for pk in Job.objects.filter(execution__in=cluster.executions).values_list("pk", flat=True)}
+    unfinished = Run.objects.unfinished().filter(job__execution__in=cluster.executions)
+    if index == cursor.index and index != 0:
+        # Nothing changed on the cluster since the last pass: one cheap request was all it took.
+        report.unchanged_clusters += 1
+        return
+
+    seen: set[str] = set()
+    newest = cursor.create_index
+    batch: list[RunInfo] = []
+    for info in cluster.driver.runs_new(after=cursor.create_index, prefixes=cluster.prefixes):
+        newest = max(newest, info.create_index)
+        if info.job_ref in job_ids:
+            batch.append(info)
+            seen.add(info.external_id)
+        if len(batch) >= UPSERT_CHUNK:
+            _runs_upsert(batch, report)
+            batch = []
+    active = [info for info in cluster.driver.runs_active(prefixes=cluster.prefixes) if info.job_ref in job_ids]
+    active_ids = {info.external_id for info in active}
+    batch += [info for info in active if info.external_id not in seen]
+    seen |= active_ids
+    _runs_upsert(batch, report)
+
+    # Runs striv believes unfinished that the cluster no longer lists as active: read them one by one.
+    leftovers = list(unfinished.exclude(external_id__in=active_ids).values_list("pk", "external_id"))
+    finished_now: list[RunInfo] = []
+    for pk, external_id in leftovers:
+        if external_id in seen:
+            continue
+        info = cluster.driver.run_read(run_ref=external_id, prefixes=cluster.prefixes)
+        if info is None:
+            updated = Run.objects.filter(pk=pk, status__in=[Run.Status.PENDING, Run.Status.RUNNING]).update(
+                status=Run.Status.LOST, status_reason=VANISHED_REASON, finished=timezone.now()
+            )
+            report.lost += updated
+        else:
+            finished_now.append(info)
+    _runs_upsert(finished_now, report)
+    _jobs_latest_update({info.job_ref for info in batch + finished_now} | _jobs_of(leftovers))
+
+    cursor.index = index
+    cursor.create_index = newest
+    cursor.save(update_fields=["index", "create_index", "updated"])
+
+
+def _jobs_of(run_rows: list[tuple[int, str]]) -> set[str]:
+    if not run_rows:
+        return set()
+    return {str(j) for j in Run.objects.filter(pk__in=[pk for pk, _ in run_rows]).values_list("job_id", flat=True)}
+
+
+def _task_dicts(info: RunInfo) -> list[dict]:
+    return [
+        {
+            "name": task.name,
+            "state": task.state,
+            "failed": task.failed,
+            "exit_code": task.exit_code,
+            "started": task.started.isoformat() if task.started else None,
+            "finished": task.finished.isoformat() if task.finished else None,
+            "message": task.message,
+        }
+        for task in info.tasks
+    ]
+
+
+RUN_FIELDS = ["status", "status_reason", "started", "finished", "exit_code", "tasks"]
+
+
+def _runs_upsert(infos: list[RunInfo], report: RefreshReport) -> None:
+    """Create or update runs in bulk: one query to read what exists, one to create, one to update."""
+    if not infos:
+        return
+    by_key = {(info.job_ref, info.external_id): info for info in infos}
+    existing = {
+        (str(run.job_id), run.external_id): run
+        for run in Run.objects.filter(external_id__in=[i.external_id for i in infos]).only(
+            "id", "job_id", "external_id", *RUN_FIELDS
+        )
+    }
+    to_create: list[Run] = []
+    to_update: list[Run] = []
+    for key, info in by_key.items():
+        values = {
+            "status": info.status,
+            "status_reason": info.reason,
+            "started": info.started,
+            "finished": info.finished,
+            "exit_code": info.exit_code,
+            "tasks": _task_dicts(info),
+        }
+        run = existing.get(key)
+        if run is None:
+            to_create.append(Run(job_id=info.job_ref, external_id=info.external_id, created=info.created, **values))
+            continue
+        if run.is_finished and run.status != info.status and info.status not in Run.FINISHED:
+            continue  # a finished run never goes back to running
+        if any(getattr(run, name) != value for name, value in values.items()):
+            if info.status == Run.Status.LOST and run.status != Run.Status.LOST:
+                report.lost += 1
+            for name, value in values.items():
+                setattr(run, name, value)
+            to_update.append(run)
+    if to_create:
+        # ignore_conflicts: another refresher may have created the same run a moment ago.
+        Run.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
+        report.created += len(to_create)
+        report.lost += sum(1 for run in to_create if run.status == Run.Status.LOST)
+    if to_update:
+        Run.objects.bulk_update(to_update, RUN_FIELDS, batch_size=500)
+        report.updated += len(to_update)
+
+
+def _jobs_latest_update(job_ids: set[str]) -> None:
+    """Store each job's latest run status and time (what lists filter and sort on), two queries per 500 jobs."""
+    ids = sorted(job_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        newest = dict(
+            Run.objects.filter(job_id__in=chunk)
+            .values("job_id")
+            .annotate(newest=Max("created"))
+            .values_list("job_id", "newest")
+        )
+        latest: dict[str, tuple[Any, str]] = {}
+        candidates = Run.objects.filter(job_id__in=chunk, created__in=set(newest.values())).order_by("-id")
+        for job_id, created, status in candidates.values_list("job_id", "created", "status"):
+            if newest.get(job_id) == created:
+                latest.setdefault(str(job_id), (created, status))
+        changed = []
+        for job in Job.objects.filter(pk__in=chunk).only("id", "latest_run_at", "latest_run_status"):
+            created, status = latest.get(str(job.pk), (None, ""))
+            if (job.latest_run_at, job.latest_run_status) != (created, status):
+                job.latest_run_at, job.latest_run_status = created, status
+                changed.append(job)
+        Job.objects.bulk_update(changed, ["latest_run_at", "latest_run_status"], batch_size=500)
+
+
+# --- archiving ---------------------------------------------------------------------------------------------------
+
+
+def _claim(limit: int) -> tuple[str, list[Run]]:
+    """Claim up to ``limit`` runs to archive; another refresher cannot claim them until the claim expires."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    free = Q(archive_claimed_until__isnull=True) | Q(archive_claimed_until__lt=now)
+    with transaction.atomic():
+        candidates = Run.objects.to_archive().filter(free).order_by("finished", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("pk", flat=True)[:limit])
+        # The conditional update is the claim itself (SQLite has no row locks); the lock only avoids contention.
+        Run.objects.filter(pk__in=ids).filter(free).update(
+            archive_claim=token, archive_claimed_until=now + ARCHIVE_CLAIM
+        )
+    claimed = list(Run.objects.filter(archive_claim=token).select_related("job__execution"))
+    return token, claimed
+
+
+def runs_archive(*, limit: int = 500, report: RefreshReport | None = None) -> RefreshReport:
+    """Archive the logs of finished, un-archived runs (at most ``limit`` this call).
+
+    A run is marked archived only after the archive write succeeded; a failed write or an unreachable cluster leaves
+    it for the next pass. Runs whose logs the cluster no longer has are marked ``logs_expired``.
+    """
+    report = report or RefreshReport()
+    token, runs = _claim(limit)
+    archiver = get_archiver()
+    drivers: dict[int, Driver] = {}
+    for run in runs:
+        execution = run.job.execution
+        driver = drivers.setdefault(execution.pk, execution_driver(execution))
+        try:
+            logs = _run_logs_collect(driver, run)
+        except DriverError as exc:
+            if exc.status == 404 or not exc.retryable:
+                Run.objects.filter(pk=run.pk, archive_claim=token).update(
+                    logs_expired=True, archive_error=exc.message, archive_claim="", archive_claimed_until=None
+                )
+                report.expired += 1
+            else:
+                _archive_failed(run, token, exc.message, report)
+            continue
+        key = archiver.run_key(execution_key=execution.key, job_id=str(run.job_id), run_id=run.external_id)
+        try:
+            archiver.store(key=key, logs=logs)
+        except ArchiveError as exc:
+            _archive_failed(run, token, exc.message, report)
+            continue
+        Run.objects.filter(pk=run.pk, archive_claim=token).update(
+            archived_at=timezone.now(), log_archive_key=key, archive_error="", archive_claim="",
+            archive_claimed_until=None,
+        )  # fmt: skip
+        report.archived += 1
+    return report
+
+
+def _archive_failed(run: Run, token: str, message: str, report: RefreshReport) -> None:
+    logger.warning("archiving logs of run %s failed (retried next pass): %s", run.pk, message)
+    report.failures.append(f"archive run {run.pk}: {message}")
+    Run.objects.filter(pk=run.pk, archive_claim=token).update(
+        archive_attempts=F("archive_attempts") + 1, archive_error=message, archive_claim="", archive_claimed_until=None
+    )
+
+
+def _run_logs_collect(driver: Driver, run: Run) -> RunLogs:
+    """Read every task's stdout and stderr whole. A stream the cluster never had is empty; a gone run raises 404."""
+    tasks: dict[str, dict[str, bytes]] = {}
+    missing = 0
+    names = run_task_names(run)
+    for task in names:
+        tasks[task] = {}
+        for stream in STREAMS:
+            try:
+                tasks[task][stream] = driver.fetch_logs(run_ref=run.external_id, task=task, stream=stream).data
+            except DriverError as exc:
+                if exc.status != 404:
+                    raise
+                missing += 1
+                tasks[task][stream] = b""
+    if names and missing == len(names) * len(STREAMS):
+        raise DriverError("the cluster no longer has this run's logs", status=404)
+    return RunLogs(tasks=tasks)
+
+
+# --- pruning -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PruneReport:
+    runs: int = 0
+    archives: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def runs_prune(*, older_than: timedelta, dry_run: bool = False, chunk: int = 1000) -> PruneReport:
+    """Delete runs created more than ``older_than`` ago, and their archived logs first.
+
+    Nothing younger than the limit is touched. An archive that cannot be deleted keeps its run for the next prune.
+    """
+    if older_than <= timedelta(0):
+        raise ValueError("the age limit must be positive")
+    cutoff = timezone.now() - older_than
+    report = PruneReport()
+    old = Run.objects.filter(created__lt=cutoff)
+    if dry_run:
+        report.runs = old.count()
+        report.archives = old.exclude(log_archive_key="").filter(archived_at__isnull=False).count()
+        return report
+    archiver = get_archiver()
+    while True:
+        rows = list(old.order_by("id").values_list("id", "log_archive_key", "archived_at")[:chunk])
+        if not rows:
+            return report
+        deletable = []
+        for pk, key, archived_at in rows:
+            if key and archived_at:
+                try:
+                    archiver.delete(key=key)
+                    report.archives += 1
+                except ArchiveError as exc:
+                    report.failures.append(f"run {pk}: {exc.message}")
+                    continue
+            deletable.append(pk)
+        report.runs += Run.objects.filter(pk__in=deletable).delete()[0]
+        if len(deletable) < len(rows):
+            old = old.exclude(pk__in=[pk for pk, _, _ in rows if pk not in deletable])
