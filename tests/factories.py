@@ -57,3 +57,14 @@ class JobFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"job {n}")
     execution = factory.SubFactory(ExecutionFactory)
     params = factory.LazyFunction(dict)
+
+
+class RunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "runs.Run"
+
+    job = factory.SubFactory(JobFactory)
+    external_id = factory.Sequence(lambda n: f"{n:08x}-0000-4000-8000-000000000000")
+    status = "successful"
+    created = factory.LazyFunction(__import__("django.utils.timezone", fromlist=["now"]).now)
+    tasks = factory.LazyFunction(lambda: [{"name": "run", "state": "dead", "failed": False, "exit_code": 0}])

@@ -6,12 +6,12 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Case, Count, F, IntegerField, Max, Q, Value, When
 from django.utils import timezone
 
 from striv.archivers import get_archiver
@@ -112,6 +112,8 @@ def archive_url() -> str:
 UPSERT_CHUNK = 2000
 # How long an archive claim holds before another refresher may take the run over.
 ARCHIVE_CLAIM = timedelta(minutes=10)
+# Failed log reads of one run before its logs are given up as expired.
+MAX_ARCHIVE_ATTEMPTS = 20
 VANISHED_REASON = "the allocation vanished from the cluster before it finished (garbage-collected or removed)"
 
 
@@ -369,7 +371,9 @@ def runs_archive(*, limit: int = 500, report: RefreshReport | None = None) -> Re
         try:
             logs = _run_logs_collect(driver, run)
         except DriverError as exc:
-            if exc.status == 404 or not exc.retryable:
+            # A lost run's node is gone with its logs; other failures are retried a bounded number of times.
+            gone = exc.status == 404 or not exc.retryable or run.status == Run.Status.LOST
+            if gone or run.archive_attempts + 1 >= MAX_ARCHIVE_ATTEMPTS:
                 Run.objects.filter(pk=run.pk, archive_claim=token).update(
                     logs_expired=True, archive_error=exc.message, archive_claim="", archive_claimed_until=None
                 )
@@ -461,3 +465,64 @@ def runs_prune(*, older_than: timedelta, dry_run: bool = False, chunk: int = 100
         report.runs += Run.objects.filter(pk__in=deletable).delete()[0]
         if len(deletable) < len(rows):
             old = old.exclude(pk__in=[pk for pk, _, _ in rows if pk not in deletable])
+
+
+# --- summaries for the web UI ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayOutcomes:
+    """The runs created on one day (in the current time zone), counted per status."""
+
+    day: date
+    start: datetime
+    end: datetime
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """Return the start (inclusive) and end (exclusive) of ``day`` in the current time zone, as aware datetimes."""
+    zone = timezone.get_current_timezone()
+    start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+    return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+
+
+def runs_count_by_status(*, since: datetime, until: datetime | None = None) -> dict[str, int]:
+    """Return {status: number of runs} for the runs created since ``since`` (and before ``until``)."""
+    runs = Run.objects.filter(created__gte=since)
+    if until is not None:
+        runs = runs.filter(created__lt=until)
+    return dict(runs.order_by().values_list("status").annotate(count=Count("id")))
+
+
+def runs_outcomes_per_day(*, days: int = 14, now: datetime | None = None) -> list[DayOutcomes]:
+    """Return the runs per status of each of the last ``days`` days (today included), oldest first.
+
+    One query: each run is put in its day's bucket by the database, so the days follow the current time zone on
+    every backend without the database's own time zone tables.
+    """
+    today = timezone.localdate(now or timezone.now())
+    bounds = [day_bounds(today - timedelta(days=back)) for back in range(days - 1, -1, -1)]
+    bucket = Case(
+        *[When(created__gte=start, created__lt=end, then=Value(i)) for i, (start, end) in enumerate(bounds)],
+        default=Value(-1),
+        output_field=IntegerField(),
+    )
+    counts: list[dict[str, int]] = [{} for _ in bounds]
+    rows = (
+        Run.objects.filter(created__gte=bounds[0][0], created__lt=bounds[-1][1])
+        .annotate(bucket=bucket)
+        .order_by()
+        .values_list("bucket", "status")
+        .annotate(count=Count("id"))
+    )
+    for index, status, count in rows:
+        if 0 <= index < len(counts):
+            counts[index][status] = count
+    return [
+        DayOutcomes(day=start.date(), start=start, end=end, counts=counts[i]) for i, (start, end) in enumerate(bounds)
+    ]
