@@ -548,9 +548,21 @@ def jobs_sync(
         results = pool.map(run, tasks)
         if progress:
             results = progress(results, len(tasks))
-        for job, kind, result in results:
-            _sync_record(job, kind, result, report)
+        pending: list[tuple[Job, str, Any]] = []
+        for item in results:
+            pending.append(item)
+            if len(pending) >= 200:
+                _sync_record_many(pending, report)
+                pending = []
+        _sync_record_many(pending, report)
     return report
+
+
+def _sync_record_many(items: list[tuple[Job, str, Any]], report: SyncReport) -> None:
+    # One transaction per batch of outcomes: a commit per job would dominate on SQLite.
+    with transaction.atomic():
+        for job, kind, result in items:
+            _sync_record(job, kind, result, report)
 
 
 def _label(job: Job) -> str:
@@ -603,3 +615,30 @@ def _sync_record(job: Job, kind: str, result: Any, report: SyncReport) -> None:
     ).update(**fields)
     if not updated and not isinstance(result, DriverError):
         Job.objects.filter(pk=job.pk).exclude(sync_status=Job.SyncStatus.DELETING).update(pushed_hash=job.spec_hash)
+
+
+# --- planning unsaved changes (web UI) ---------------------------------------------------------------------------
+
+
+def job_plan_changes(*, job: Job, changes: JobChanges) -> JobPlan:
+    """Compare what ``job`` would become with ``changes`` applied against the live cluster; nothing is saved.
+
+    The diff is redacted with the secrets of both the saved and the changed job, since the live copy may still hold
+    a secret the change replaces. Raises DriverError or RenderError, as job_plan does.
+    """
+    saved_values = [jv.value for jv in job.job_values.select_related("value__dimension")]
+    execution = changes.execution or job.execution
+    values = job_values_check(changes.values) if changes.values is not None else saved_values
+    params = changes.params if changes.params is not None else job.params
+    name = changes.name if changes.name is not None else job.name
+    rendered = job_render(execution=execution, values=values, params=params, mode="push")
+    draft = Job(pk=job.pk, name=name, execution=execution)
+    driver = execution_driver(execution)
+    plan = driver.plan(job_id=str(job.pk), name=name, spec=rendered.spec, meta=job_meta(draft))
+    layers = job_layers(execution=execution, values=values, params=params)
+    layers += job_layers(execution=job.execution, values=saved_values, params=job.params)
+    return JobPlan(
+        changed=plan.changed,
+        diff_text=redact_secrets(plan.diff_text, layers),
+        live=driver.read(job_id=str(job.pk)) is not None,
+    )
