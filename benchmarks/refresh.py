@@ -48,14 +48,17 @@ def main() -> None:
 
         call_command("sync-jobs", stdout=open(os.devnull, "w"))
         start = time.perf_counter()
-        total = nomad.call("seed", ([f"striv-{job.pk}" for job in jobs], args.runs_per_job))
+        from striv.jobs.services import execution_driver
+
+        parents = [execution_driver(job.execution).external_id(str(job.pk)) for job in jobs]
+        total = nomad.call("seed", (parents, args.runs_per_job))
         print(f"seeded {total:,} allocations for {args.jobs:,} jobs in {time.perf_counter() - start:.1f} s")
         from django.db import connections
 
         connections.close_all()
         refresh_pass("first pass (ingest all runs)", ["--no-archive"])
         refresh_pass("second pass (nothing new)", ["--no-archive"])
-        nomad.call("launch", [f"striv-{job.pk}" for job in jobs[:20]])
+        nomad.call("launch", parents[:20])
         refresh_pass("third pass (20 new runs)", ["--no-archive"])
         refresh_pass("archiving pass (500 runs)", ["--archive-limit", "500"])
     finally:

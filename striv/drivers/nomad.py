@@ -298,7 +298,8 @@ class NomadDriver(Driver):
 
     def job_ref(self, external_job_id: str, prefixes: Sequence[str]) -> str | None:
         """``striv-<uuid>``, ``striv-<uuid>/periodic-<unix>`` and ``striv-<uuid>/dispatch-...`` all map to <uuid>."""
-        for prefix in prefixes:
+        # Longest first: "striv-ship-<uuid>" must not be read as prefix "striv-" and job "ship-<uuid>".
+        for prefix in sorted(prefixes, key=len, reverse=True):
             if external_job_id.startswith(prefix):
                 return external_job_id[len(prefix) :].split("/", 1)[0] or None
         return None
