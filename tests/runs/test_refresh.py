@@ -314,3 +314,26 @@ def test_two_concurrent_refreshers_neither_duplicate_runs_nor_archive_twice(noma
     log_reads = [r.path for r in nomad.requests_log if r.path.startswith("/v1/client/fs/logs/")]
     assert len(log_reads) == 300 * 2  # stdout and stderr of each run, read once
     assert len(set(log_reads)) == 300
+
+
+def test_refresh_loop_stops_cleanly_on_sigterm(tmp_path):
+    import signal
+    import time
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("STRIV_")},
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "STRIV_DATABASE_URL": f"sqlite:///{tmp_path / 'loop.sqlite3'}",
+        "STRIV_ARCHIVE": (tmp_path / "archive").as_uri(),
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "refresh", "--loop", "--interval", "0.2"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(2.5)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    passes = [line for line in out.splitlines() if line.startswith("refresh: ")]
+    assert len(passes) >= 2 and "job sync:" in passes[0]

@@ -1,0 +1,40 @@
+"""Every request striv's Nomad driver sends, and every answer it gets, checked against HashiCorp's OpenAPI spec."""
+
+from __future__ import annotations
+
+import pytest
+
+from striv.jobs import services as job_services
+from striv.runs import services as run_services
+from tests.emulators import openapi_contract
+
+
+@pytest.mark.django_db
+def test_driver_traffic_matches_the_nomad_openapi_spec(nomad, nomad_execution, settings, tmp_path):
+    if not openapi_contract.available():
+        pytest.skip("../shared/nomad/openapi.yaml not present")
+    from striv.archivers import clear_archivers
+
+    settings.ARCHIVE = (tmp_path / "archive").as_uri()
+    clear_archivers()
+    contract = openapi_contract.load()
+    nomad.requests_log.clear()
+
+    job = job_services.job_create(name="contract", execution=nomad_execution, params={"greeting": "v1"})
+    job = job_services.job_update(job=job, changes=job_services.JobChanges(params={"greeting": "v2"}), push=False)
+    job_services.job_plan(job=job)
+    job_services.jobs_sync(jobs=job_services.jobs_to_sync())
+    child = job_services.job_run_now(job=job).external_id
+    (alloc_id,) = nomad.alloc_ids(child)
+    nomad.alloc_finish(alloc_id, "failed", stderr=b"contract\n")
+    run_services.runs_refresh()
+    job_services.execution_driver(nomad_execution).health()
+    job_services.job_delete(job=job)
+    clear_archivers()
+
+    exchanges = list(nomad.requests_log)
+    covered = [e for e in exchanges if contract.covers(e.method, e.path)]
+    problems = [problem for exchange in covered for problem in contract.check(exchange)]
+    methods = {(e.method, e.path.split("/")[2]) for e in covered}
+    assert {("POST", "job"), ("GET", "job"), ("DELETE", "job"), ("GET", "allocations"), ("GET", "evaluation")} <= methods
+    assert problems == []
