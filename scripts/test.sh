@@ -9,6 +9,8 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 dpkg -s libmariadb-dev >/dev/null 2>&1 || need_apt+=(libmariadb-dev)
 # docker-compose validates docker-compose.yml without a Docker engine
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+# the browser tests drive Debian's Chromium (no browser download)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
