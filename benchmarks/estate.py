@@ -19,8 +19,8 @@ def django_setup(database_url: str | None = None) -> None:
     tmp = tempfile.mkdtemp(prefix="striv-bench-")
     os.environ.setdefault("STRIV_SECRET_KEY", "benchmark")
     os.environ["STRIV_VAR_DIR"] = tmp
-    os.environ["STRIV_DATABASE_URL"] = database_url or os.environ.get("STRIV_BENCH_DATABASE_URL") or (
-        f"sqlite:///{tmp}/bench.sqlite3"
+    os.environ["STRIV_DATABASE_URL"] = (
+        database_url or os.environ.get("STRIV_BENCH_DATABASE_URL") or (f"sqlite:///{tmp}/bench.sqlite3")
     )
     os.environ.setdefault("STRIV_LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "striv.settings")

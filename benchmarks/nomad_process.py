@@ -29,8 +29,7 @@ def _serve(conn: Any) -> None:
             for n, parent in enumerate(parents):
                 # Mostly successful runs, some failures, like a real estate's history.
                 total += len(emulator.seed_runs(parent, per_job - 2, "complete", stdout=b"ok\n"))
-                total += len(emulator.seed_runs(parent, 2, "failed", exit_code=1, stderr=b"failed\n",
-                                                start=10_000 + n))
+                total += len(emulator.seed_runs(parent, 2, "failed", exit_code=1, stderr=b"failed\n", start=10_000 + n))
             conn.send(total)
         elif command == "jobs":
             conn.send(len(emulator.jobs))

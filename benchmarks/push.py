@@ -29,8 +29,10 @@ def main() -> None:
         start = time.perf_counter()
         call_command("sync-jobs", stdout=out)
         elapsed = time.perf_counter() - start
-        print(f"first sync-jobs: {out.getvalue().strip().splitlines()[-1]} in {elapsed:.2f} s = "
-              f"{args.jobs / elapsed:,.0f} jobs/s; Nomad now holds {nomad.call('jobs')} jobs")
+        print(
+            f"first sync-jobs: {out.getvalue().strip().splitlines()[-1]} in {elapsed:.2f} s = "
+            f"{args.jobs / elapsed:,.0f} jobs/s; Nomad now holds {nomad.call('jobs')} jobs"
+        )
         out = io.StringIO()
         start = time.perf_counter()
         call_command("sync-jobs", stdout=out)

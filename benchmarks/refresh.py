@@ -24,7 +24,11 @@ def refresh_pass(label: str, extra: list[str]) -> None:
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, str(REPO / "manage.py"), "refresh", *extra],
-        env=env, capture_output=True, text=True, check=True, cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     )
     wall = time.perf_counter() - start
     rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -35,14 +35,18 @@ def main() -> None:
         start = time.perf_counter()
         services.job_render(execution=job.execution, values=values, params=job.params)
         timings.append((time.perf_counter() - start) * 1000)
-    print(f"single-job render: p50 {median(timings):.2f} ms, p99 {percentile(timings, 99):.2f} ms "
-          f"({args.samples} samples; target p50 <= 5 ms)")
+    print(
+        f"single-job render: p50 {median(timings):.2f} ms, p99 {percentile(timings, 99):.2f} ms "
+        f"({args.samples} samples; target p50 <= 5 ms)"
+    )
 
     start = time.perf_counter()
     count = sum(1 for _ in services.jobs_render_many(Job.objects.order_by("execution_id", "name")))
     elapsed = time.perf_counter() - start
-    print(f"bulk render: {count} jobs in {elapsed:.2f} s = {count / elapsed:,.0f} jobs/s "
-          f"(including the database read; target >= 4,000 jobs/s)")
+    print(
+        f"bulk render: {count} jobs in {elapsed:.2f} s = {count / elapsed:,.0f} jobs/s "
+        f"(including the database read; target >= 4,000 jobs/s)"
+    )
 
 
 if __name__ == "__main__":

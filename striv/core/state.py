@@ -127,7 +127,8 @@ class StateDiff:
                 f"{verb}: executions +{len(self.executions_added)} ~{len(self.executions_changed)} "
                 f"-{len(self.executions_removed)}, dimension values +{len(self.values_added)} "
                 f"~{len(self.values_changed)} -{len(self.values_removed)}, jobs re-rendered {self.jobs_rendered}, "
-                f"jobs with a changed spec {len(self.jobs_changed)}" + (" (dry run, nothing saved)" if self.dry_run else "")
+                f"jobs with a changed spec {len(self.jobs_changed)}"
+                + (" (dry run, nothing saved)" if self.dry_run else "")
             )
         return out
 
@@ -167,7 +168,7 @@ def _jsonnet_error_text(message: str) -> str:
         return reason
     match = _LOCATION_RE.match(first)
     if match:
-        return f"{match['file']}:{match['line']}:{match['col']}: {first[match.end():].lstrip(' -0123456789)').strip()}"
+        return f"{match['file']}:{match['line']}:{match['col']}: {first[match.end() :].lstrip(' -0123456789)').strip()}"
     return first
 
 
@@ -406,9 +407,7 @@ def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper
                 f"execution {key} is removed but used by jobs: " + ", ".join(_listed([_job_label(j) for j in users]))
             )
     removed_values = [
-        pair
-        for pair in values
-        if pair[0] not in state.dimensions or pair[1] not in state.dimensions[pair[0]].values
+        pair for pair in values if pair[0] not in state.dimensions or pair[1] not in state.dimensions[pair[0]].values
     ]
     for pair in removed_values:
         users = list(Job.objects.for_value(values[pair]).order_by("name")[: MAX_LISTED + 1])

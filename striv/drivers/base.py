@@ -186,7 +186,9 @@ class Driver:
         """The striv job id behind a cluster job id (a periodic child or dispatched run included), or None."""
         raise NotImplementedError
 
-    def fetch_logs(self, *, run_ref: str, task: str, stream: str, offset: int = 0, max_bytes: int | None = None) -> LogChunk:
+    def fetch_logs(
+        self, *, run_ref: str, task: str, stream: str, offset: int = 0, max_bytes: int | None = None
+    ) -> LogChunk:
         """Read a slice of a run's task log. Raises DriverError (status 404 when the logs are gone)."""
         raise NotImplementedError
 

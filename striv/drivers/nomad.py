@@ -84,8 +84,11 @@ def nomad_error(exc: Exception, action: str) -> DriverError:
             retryable = not any(marker in text for marker in REFUSAL_MARKERS)
         else:
             retryable = status in (408, 429)
-        return DriverError(f"Nomad refused to {action}: {text}" if not retryable else f"Nomad failed to {action}: {text}",
-                           retryable=retryable, status=status)
+        return DriverError(
+            f"Nomad refused to {action}: {text}" if not retryable else f"Nomad failed to {action}: {text}",
+            retryable=retryable,
+            status=status,
+        )
     cause = response if isinstance(response, BaseException) else exc
     return DriverError(f"Nomad unreachable while trying to {action}: {cause}", retryable=True)
 
@@ -110,9 +113,11 @@ class NomadDriver(Driver):
         field = "address" if "address" in config or "nomad_url" not in config else "nomad_url"
         if address is None:
             problems["address"] = "required (the Nomad HTTP address)"
-        elif not isinstance(address, str) or urlparse(address).scheme not in ("http", "https") or not urlparse(
-            address
-        ).netloc:
+        elif (
+            not isinstance(address, str)
+            or urlparse(address).scheme not in ("http", "https")
+            or not urlparse(address).netloc
+        ):
             problems[field] = f"must be an http(s) URL, got {address!r}"
         for key in ("namespace", "region", "ca_cert", "client_cert", "client_key", "job_prefix"):
             if key in config and not isinstance(config[key], str):
@@ -166,9 +171,11 @@ class NomadDriver(Driver):
                 verify = self.config["ca_cert"]
             cert: Any = ()
             if self.config.get("client_cert"):
-                cert = (self.config["client_cert"], self.config["client_key"]) if self.config.get(
-                    "client_key"
-                ) else self.config["client_cert"]
+                cert = (
+                    (self.config["client_cert"], self.config["client_key"])
+                    if self.config.get("client_key")
+                    else self.config["client_cert"]
+                )
             self._client = nomad.Nomad(
                 address=str(self.config["address"]).rstrip("/"),
                 token=self._token(),
@@ -293,7 +300,6 @@ class NomadDriver(Driver):
             return Health(ok=False, detail="Nomad has no leader")
         return Health(ok=True, detail=f"leader {leader}")
 
-
     # --- runs ----------------------------------------------------------------------------------------------------
 
     def job_ref(self, external_job_id: str, prefixes: Sequence[str]) -> str | None:
@@ -307,9 +313,7 @@ class NomadDriver(Driver):
     @staticmethod
     def _prefix_filter(prefixes: Sequence[str]) -> str:
         # Escape regex metacharacters only; each backslash doubles again inside the bexpr string literal.
-        alternatives = "|".join(
-            re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\\\1", prefix) for prefix in sorted(set(prefixes))
-        )
+        alternatives = "|".join(re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\\\1", prefix) for prefix in sorted(set(prefixes)))
         return f'JobID matches "^({alternatives})"'
 
     def _allocations_page(self, params: dict[str, Any]) -> requests.Response:
@@ -383,9 +387,7 @@ class NomadDriver(Driver):
         start = max(offset, 0)
         params = {"task": task, "type": stream, "plain": "true", "origin": "start", "offset": start}
         try:
-            response = self.client.client.stream_logs.request(
-                run_ref, method="get", params=params, stream=True
-            )
+            response = self.client.client.stream_logs.request(run_ref, method="get", params=params, stream=True)
         except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
             raise nomad_error(exc, f"read the {stream} of task {task} of allocation {run_ref}") from None
         with response:
@@ -514,15 +516,18 @@ def diff_text(diff: Mapping[str, Any]) -> str:
         if group.get("Type") == "None":
             continue
         updates = ", ".join(f"{count} {kind}" for kind, count in (group.get("Updates") or {}).items())
-        lines.append(f"  {_SIGN.get(group.get('Type'), '~')} Task group: {group.get('Name')}" + (
-            f" ({updates})" if updates else ""))
+        lines.append(
+            f"  {_SIGN.get(group.get('Type'), '~')} Task group: {group.get('Name')}"
+            + (f" ({updates})" if updates else "")
+        )
         _diff_lines(group, lines, indent=2)
         for task in group.get("Tasks") or []:
             if task.get("Type") == "None":
                 continue
             notes = ", ".join(task.get("Annotations") or [])
-            lines.append(f"    {_SIGN.get(task.get('Type'), '~')} Task: {task.get('Name')}" + (
-                f" ({notes})" if notes else ""))
+            lines.append(
+                f"    {_SIGN.get(task.get('Type'), '~')} Task: {task.get('Name')}" + (f" ({notes})" if notes else "")
+            )
             _diff_lines(task, lines, indent=3)
     return "\n".join(lines)
 

@@ -29,9 +29,15 @@ def all_rows_text() -> str:
 def test_secret_cleartext_reaches_no_table_log_or_admin_page(encryption_key, admin_client, caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
     secret = crypto.value_encrypt(CANARY, public_pem=crypto.public_key_recover(encryption_key))
-    execution = ExecutionFactory(key="greeter", default_params={
-        "cron": "0 3 * * *", "image": "alpine", "greeting": "hi", "env": {"TOKEN": secret},
-    })
+    execution = ExecutionFactory(
+        key="greeter",
+        default_params={
+            "cron": "0 3 * * *",
+            "image": "alpine",
+            "greeting": "hi",
+            "env": {"TOKEN": secret},
+        },
+    )
     value = DimensionValueFactory(dimension=DimensionFactory(key="customer"), key="acme", params={"password": secret})
     job = services.job_create(name="canary job", execution=execution, values=[value], params={"greeting": secret})
     job = services.job_update(job=job, changes=services.JobChanges(name="canary job 2"))
@@ -47,7 +53,11 @@ def test_secret_cleartext_reaches_no_table_log_or_admin_page(encryption_key, adm
     assert CANARY not in all_rows_text()
     assert CANARY not in dump.read_text()
     assert CANARY not in caplog.text
-    for url in (f"/admin/jobs/job/{job.pk}/change/", "/admin/jobs/job/", f"/admin/executions/execution/{execution.pk}/change/"):
+    for url in (
+        f"/admin/jobs/job/{job.pk}/change/",
+        "/admin/jobs/job/",
+        f"/admin/executions/execution/{execution.pk}/change/",
+    ):
         response = admin_client.get(url)
         assert response.status_code == 200, url
         assert CANARY not in response.content.decode()

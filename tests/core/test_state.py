@@ -67,9 +67,7 @@ def snapshot() -> str:
     return json.dumps(
         {
             "state": state_dump(),
-            "jobs": sorted(
-                (str(j.pk), j.spec_hash, j.sync_status, j.version) for j in Job.objects.all()
-            ),
+            "jobs": sorted((str(j.pk), j.spec_hash, j.sync_status, j.version) for j in Job.objects.all()),
         },
         sort_keys=True,
     )
@@ -123,9 +121,10 @@ def test_evaluation_error_names_file_line_and_column(write_state):
 
 
 def test_runtime_error_in_imported_file_names_that_file(write_state, tmp_path):
-    path = write_state("local lib = import 'lib.libsonnet';\n{ executions: lib.x }\n", **{
-        "lib.libsonnet": "{\n  x: error 'broken library',\n}\n"
-    })
+    path = write_state(
+        "local lib = import 'lib.libsonnet';\n{ executions: lib.x }\n",
+        **{"lib.libsonnet": "{\n  x: error 'broken library',\n}\n"},
+    )
     with pytest.raises(CommandError) as info:
         load(path)
     assert "lib.libsonnet:2:" in str(info.value)
@@ -142,7 +141,10 @@ def test_runtime_error_in_imported_file_names_that_file(write_state, tmp_path):
             lambda s: s["dimensions"]["customer"]["values"]["acme"].update(params=[1]),
             "dimensions.customer.values.acme.params: must be an object",
         ),
-        (lambda s: s["dimensions"]["customer"].update(priority="high"), "dimensions.customer.priority: must be an integer"),
+        (
+            lambda s: s["dimensions"]["customer"].update(priority="high"),
+            "dimensions.customer.priority: must be an integer",
+        ),
         (
             lambda s: s["executions"]["greeter"]["default_params"].update({"bad key": 1}),
             "executions.greeter.default_params",
@@ -293,9 +295,7 @@ def test_secret_in_state_needs_a_key(write_state, no_encryption_key, private_key
     assert "dimension:customer=acme" in str(info.value)
 
 
-def test_state_with_a_secret_of_another_key_is_refused_when_jobs_use_it(
-    write_state, encryption_key, other_private_key
-):
+def test_state_with_a_secret_of_another_key_is_refused_when_jobs_use_it(write_state, encryption_key, other_private_key):
     load(write_state(base_state()))
     make_job("uses acme")
     state = base_state()

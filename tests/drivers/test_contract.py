@@ -36,5 +36,11 @@ def test_driver_traffic_matches_the_nomad_openapi_spec(nomad, nomad_execution, s
     covered = [e for e in exchanges if contract.covers(e.method, e.path)]
     problems = [problem for exchange in covered for problem in contract.check(exchange)]
     methods = {(e.method, e.path.split("/")[2]) for e in covered}
-    assert {("POST", "job"), ("GET", "job"), ("DELETE", "job"), ("GET", "allocations"), ("GET", "evaluation")} <= methods
+    assert {
+        ("POST", "job"),
+        ("GET", "job"),
+        ("DELETE", "job"),
+        ("GET", "allocations"),
+        ("GET", "evaluation"),
+    } <= methods
     assert problems == []

@@ -50,7 +50,7 @@ def test_valid_config_and_older_nomad_url_name():
     ("status", "text", "retryable"),
     [
         (500, "1 error occurred:\n\t* Missing job task groups\n\n", False),
-        (500, "cannot update job from type \"batch\" to \"service\"", False),
+        (500, 'cannot update job from type "batch" to "service"', False),
         (500, 'job "x" is in nonexistent namespace "ops"', False),
         (500, "rpc error: No cluster leader", True),
         (500, "No path to region", True),
@@ -103,9 +103,14 @@ def alloc(status: str, **extra) -> dict:
                 "FinishedAt": None if status == "running" else "2023-11-14T22:13:25.91Z",
                 "Events": [
                     {"Type": "Started", "DisplayMessage": "Task started by client"},
-                    {"Type": "Terminated", "ExitCode": 3 if status == "failed" else 0,
-                     "DisplayMessage": "Exit Code: 3" if status == "failed" else "Exit Code: 0"},
-                ] if status != "running" else [{"Type": "Started", "DisplayMessage": "Task started by client"}],
+                    {
+                        "Type": "Terminated",
+                        "ExitCode": 3 if status == "failed" else 0,
+                        "DisplayMessage": "Exit Code: 3" if status == "failed" else "Exit Code: 0",
+                    },
+                ]
+                if status != "running"
+                else [{"Type": "Started", "DisplayMessage": "Task started by client"}],
             }
         },
     }
@@ -130,8 +135,9 @@ def test_allocations_map_to_run_statuses_exit_codes_and_tasks():
 
 
 def test_zero_times_are_none():
-    info = alloc_run_info(alloc("pending", TaskStates={"run": {"State": "pending", "StartedAt": "0001-01-01T00:00:00Z"}}),
-                          "abc")
+    info = alloc_run_info(
+        alloc("pending", TaskStates={"run": {"State": "pending", "StartedAt": "0001-01-01T00:00:00Z"}}), "abc"
+    )
     assert info.started is None and info.status == "pending"
 
 
@@ -142,10 +148,22 @@ def test_diff_text_lists_changed_fields_readably():
         "Fields": [{"Type": "Edited", "Name": "Priority", "Old": "50", "New": "80"}],
         "Objects": [],
         "TaskGroups": [
-            {"Type": "Edited", "Name": "main", "Updates": {"create/destroy update": 1}, "Fields": [], "Objects": [],
-             "Tasks": [{"Type": "Edited", "Name": "run", "Annotations": ["forces create/destroy update"],
+            {
+                "Type": "Edited",
+                "Name": "main",
+                "Updates": {"create/destroy update": 1},
+                "Fields": [],
+                "Objects": [],
+                "Tasks": [
+                    {
+                        "Type": "Edited",
+                        "Name": "run",
+                        "Annotations": ["forces create/destroy update"],
                         "Fields": [{"Type": "Edited", "Name": "Env[GREETING]", "Old": "hi", "New": "hello"}],
-                        "Objects": []}]}
+                        "Objects": [],
+                    }
+                ],
+            }
         ],
     }
     text = diff_text(diff)

@@ -153,15 +153,18 @@ def test_invalid_cron_is_a_render_error_naming_the_field(nomad, nomad_execution)
     assert not nomad.jobs
 
 
-def test_secret_reaches_nomad_decrypted_and_nothing_striv_stores_or_logs(nomad, nomad_execution, encryption_key, caplog):
+def test_secret_reaches_nomad_decrypted_and_nothing_striv_stores_or_logs(
+    nomad, nomad_execution, encryption_key, caplog
+):
     caplog.set_level(logging.DEBUG)
     canary = "nomad-canary-5c1d"
     secret = crypto.value_encrypt(canary, public_pem=crypto.public_key_recover(encryption_key))
     job = services.job_create(name="acme", execution=nomad_execution, params={"env": {"PASSWORD": secret}})
     held = nomad.job(nomad_id(job))
     assert held["TaskGroups"][0]["Tasks"][0]["Env"]["PASSWORD"] == canary
-    job = services.job_update(job=job, changes=services.JobChanges(params={"env": {"PASSWORD": secret}, "x": 1}),
-                              push=False)
+    job = services.job_update(
+        job=job, changes=services.JobChanges(params={"env": {"PASSWORD": secret}, "x": 1}), push=False
+    )
     plan = services.job_plan(job=job)
     assert canary not in plan.diff_text
     from tests.core.test_secrets_canary import all_rows_text
@@ -196,7 +199,8 @@ def test_permission_denied_is_a_refusal(nomad):
     secured = NomadEmulator(acl=True).start()
     try:
         execution = ExecutionFactory(
-            key="readonly", driver_config={"address": secured.address, "token": secured.create_token({"default": "read"})}
+            key="readonly",
+            driver_config={"address": secured.address, "token": secured.create_token({"default": "read"})},
         )
         with pytest.raises(ValidationError, match="Permission denied"):
             services.job_create(name="denied", execution=execution)

@@ -285,8 +285,7 @@ def test_two_concurrent_refreshers_neither_duplicate_runs_nor_archive_twice(noma
         pytest.skip("SQLite is single-node: concurrent refreshers need PostgreSQL or MariaDB")
     jobs = [job_services.job_create(name=f"job {n}", execution=nomad_execution) for n in range(10)]
     for job in jobs:
-        for child in nomad.seed_runs(nomad_id(job), 30, "complete", stdout=b"seeded\n"):
-            pass
+        nomad.seed_runs(nomad_id(job), 30, "complete", stdout=b"seeded\n")
     settings_dict = connection.settings_dict
     if connection.vendor == "postgresql":
         url = f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
@@ -303,7 +302,10 @@ def test_two_concurrent_refreshers_neither_duplicate_runs_nor_archive_twice(noma
     processes = [
         subprocess.Popen(
             [sys.executable, "manage.py", "refresh", "--archive-limit", "1000"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for _ in range(2)
     ]
@@ -329,7 +331,11 @@ def test_refresh_loop_stops_cleanly_on_sigterm(tmp_path):
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "refresh", "--loop", "--interval", "0.2"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     time.sleep(2.5)
     process.send_signal(signal.SIGTERM)
