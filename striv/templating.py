@@ -347,15 +347,6 @@ def params_validate(params: Mapping[str, Any], *, layer: str) -> None:
     _layer_expand(params, layer)
 
 
-def _tree_copy(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict:
-        return {key: _tree_copy(item) for key, item in value.items()}
-    if kind is list:
-        return [_tree_copy(item) for item in value]
-    return value
-
-
 def _provenance_record(value: dict, prefix: str, layer: str, provenance: dict[str, str]) -> None:
     """Record ``layer`` for every leaf below the object ``value`` (at path ``prefix`` + key)."""
     for key, item in value.items():
@@ -372,52 +363,108 @@ def _provenance_drop(provenance: dict[str, str], path: str) -> None:
         del provenance[key]
 
 
-def _merge_layer(dst: dict, src: dict, prefix: str, layer: str, provenance: dict[str, str], copy: bool) -> None:
-    """Merge the expanded layer ``src`` over ``dst`` in place, recording where each leaf came from.
+# Merged params are built without ever changing an object once made: merging a layer copies only the objects on the
+# paths it sets and shares everything else with the layers below it. That makes it safe to keep merged prefixes and
+# expanded layers in a cache and hand them to many jobs.
 
-    With ``copy``, values are copied so that merging later layers never mutates ``src`` (a layer shared by jobs).
+
+def _merge_over(base: dict, src: dict, prefix: str, layer: str, provenance: dict[str, str]) -> dict:
+    """Return the expanded layer ``src`` merged over ``base``, recording in ``provenance`` where each leaf came from.
+
+    Neither ``base`` nor ``src`` is changed; the result shares their untouched objects.
     """
+    if not src:
+        return base
+    if not base:
+        _provenance_record(src, prefix, layer, provenance)
+        return src
+    out = base.copy()
     for key, value in src.items():
-        old = dst.get(key, _MISSING)
+        old = out.get(key, _MISSING)
         if type(old) is dict and old and SECRET_TYPE_KEY not in old:
             if type(value) is dict and SECRET_TYPE_KEY not in value:
-                _merge_layer(old, value, f"{prefix}{key}.", layer, provenance, copy)
+                out[key] = _merge_over(old, value, f"{prefix}{key}.", layer, provenance)
                 continue
             # An object replaced by a leaf: its leaves no longer exist.
             _provenance_drop(provenance, prefix + key)
+        out[key] = value
         if type(value) is dict and value and SECRET_TYPE_KEY not in value:
             if old is not _MISSING:
                 provenance.pop(prefix + key, None)
-            value = _tree_copy(value) if copy else value
-            dst[key] = value
             _provenance_record(value, f"{prefix}{key}.", layer, provenance)
         else:
-            dst[key] = _tree_copy(value) if copy else value
             provenance[prefix + key] = layer
+    return out
 
 
 _MISSING = object()
 
 
-def _layers_merge(
-    layers: Sequence[Layer], cache: dict[int, tuple[Layer, dict, bool]] | None = None
-) -> tuple[dict, dict[str, str], bool]:
+class _Merged:
+    """Params merged from a run of layers (lowest first), and the merges of longer runs that extend it."""
+
+    __slots__ = ("params", "provenance", "has_secret", "next")
+
+    def __init__(self, params: dict, provenance: dict[str, str], has_secret: bool) -> None:
+        self.params = params
+        self.provenance = provenance
+        self.has_secret = has_secret
+        # (id of the next layer's params, its name) -> _Merged; the expansion cache keeps those params alive.
+        self.next: dict[tuple[int, str], _Merged] = {}
+
+
+class _MergeCache:
+    """Expanded layers and merged runs of layers, shared by the jobs of one batch render.
+
+    The execution's and dimension values' layers are the same params objects for many jobs, so each is checked and
+    expanded once, and each distinct run of them (execution, execution + first dimension, ...) is merged once. Only
+    a job's last layer, its own params, is merged per job. Keys are params identities: the cache holds the params
+    objects, so no identity is reused while it lives. Nothing in it is changed after it is stored.
+    """
+
+    def __init__(self) -> None:
+        self.expanded: dict[tuple[int, str], tuple[Mapping[str, Any], dict, bool]] = {}
+        self.root = _Merged({}, {}, False)
+
+    def expand(self, layer: Layer, key: tuple[int, str]) -> tuple[dict, bool]:
+        hit = self.expanded.get(key)
+        if hit is None:
+            expanded, found = _layer_expand(layer.params, layer.name)
+            self.expanded[key] = (layer.params, expanded, found)
+            return expanded, found
+        return hit[1], hit[2]
+
+    def merge(self, layers: Sequence[Layer]) -> tuple[dict, dict[str, str], bool]:
+        node = self.root
+        for layer in layers[:-1]:
+            key = (id(layer.params), layer.name)
+            child = node.next.get(key)
+            if child is None:
+                expanded, found = self.expand(layer, key)
+                provenance = node.provenance.copy()
+                params = _merge_over(node.params, expanded, "", layer.name, provenance)
+                child = node.next[key] = _Merged(params, provenance, node.has_secret or found)
+            node = child
+        if not layers:
+            return {}, {}, False
+        last = layers[-1]
+        expanded, found = _layer_expand(last.params, last.name)
+        provenance = node.provenance.copy()
+        params = _merge_over(node.params, expanded, "", last.name, provenance)
+        return params, provenance, node.has_secret or found
+
+
+def _layers_merge(layers: Sequence[Layer], cache: _MergeCache | None = None) -> tuple[dict, dict[str, str], bool]:
+    """Return ``(params, provenance, has_secret)`` for ``layers``; the params share objects with ``cache``."""
+    if cache is not None:
+        return cache.merge(layers)
     merged: dict[str, Any] = {}
     provenance: dict[str, str] = {}
     has_secret = False
     for layer in layers:
-        if cache is None:
-            expanded, found = _layer_expand(layer.params, layer.name)
-        else:
-            # Keyed by identity and holding the layer itself, so the id stays valid while the cache lives.
-            hit = cache.get(id(layer))
-            if hit is None:
-                expanded, found = _layer_expand(layer.params, layer.name)
-                cache[id(layer)] = (layer, expanded, found)
-            else:
-                _, expanded, found = hit
+        expanded, found = _layer_expand(layer.params, layer.name)
         has_secret = has_secret or found
-        _merge_layer(merged, expanded, "", layer.name, provenance, cache is not None)
+        merged = _merge_over(merged, expanded, "", layer.name, provenance)
     return merged, provenance, has_secret
 
 
@@ -530,7 +577,7 @@ def _prepare(
     *,
     mode: Mode,
     decrypt: Decrypt | None,
-    cache: dict[int, tuple[Layer, dict, bool]] | None = None,
+    cache: _MergeCache | None = None,
     memo: dict[str, str] | None = None,
 ) -> _Prepared:
     merged, provenance, has_secret = _layers_merge(layers, cache)
@@ -684,7 +731,7 @@ def job_specs_render(
             template_check(template, execution_key=execution_key)
         except RenderError as exc:
             template_error = exc
-    cache: dict[int, tuple[Layer, dict, bool]] = {}
+    cache = _MergeCache()
     memo: dict[str, str] = {}
     # Chunks are evaluated by worker threads while this thread prepares the next ones (see _MAX_WORKERS).
     workers = min(_MAX_WORKERS, _usable_cores())

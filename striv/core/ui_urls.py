@@ -1,11 +1,16 @@
-"""Web UI routes."""
+"""Web UI routes: login/logout, the dashboard, and each app's pages under its own prefix and namespace."""
 
 from django.contrib.auth import views as auth_views
-from django.urls import path
-from django.views.generic import RedirectView
+from django.urls import include, path
+
+from striv.core import views
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="admin/login.html"), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
+    path("", views.dashboard, name="home"),
+    path("jobs/", include("striv.jobs.urls")),
+    path("runs/", include("striv.runs.urls")),
+    path("executions/", include("striv.executions.urls")),
+    path("dimensions/", include("striv.dimensions.urls")),
 ]

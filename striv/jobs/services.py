@@ -44,13 +44,30 @@ def execution_layer(execution: Execution) -> templating.Layer:
 
 
 def job_layers(
-    *, execution: Execution, values: Iterable[DimensionValue], params: dict[str, Any]
+    *,
+    execution: Execution,
+    values: Iterable[DimensionValue],
+    params: dict[str, Any],
+    shared: dict[tuple, tuple[Any, list[templating.Layer]]] | None = None,
 ) -> list[templating.Layer]:
-    """Return the param layers of a job, lowest first: execution defaults, dimension values by priority, job."""
-    layers = [execution_layer(execution)]
-    layers += templating.dimension_layers(
-        (value.dimension.key, value.dimension.priority, value.key, value.params or {}) for value in values
-    )
+    """Return the param layers of a job, lowest first: execution defaults, dimension values by priority, job.
+
+    ``shared``, a dict kept by a caller building many jobs' layers, makes jobs with the same execution and dimension
+    value objects share those Layer objects, so that rendering merges them once.
+    """
+    if shared is None:
+        layers = [execution_layer(execution)]
+        layers += templating.dimension_layers(
+            (value.dimension.key, value.dimension.priority, value.key, value.params or {}) for value in values
+        )
+    else:
+        values = list(values)
+        # Keyed by identity; the entry holds the keyed objects, so that no id is reused while ``shared`` lives.
+        key = (id(execution), *map(id, values))
+        entry = shared.get(key)
+        if entry is None:
+            entry = shared[key] = ((execution, values), job_layers(execution=execution, values=values, params={})[:-1])
+        layers = list(entry[1])
     layers.append(templating.Layer("job", params or {}))
     return layers
 
@@ -66,7 +83,9 @@ def layers_secrets_verify(layers: Sequence[templating.Layer]) -> None:
                 keys.verify(value)
             except crypto.CryptoError as exc:
                 raise templating.RenderError(
-                    f"secret param {path} in layer {layer.name} cannot be decrypted: {exc}", layer=layer.name, param=path
+                    f"secret param {path} in layer {layer.name} cannot be decrypted: {exc}",
+                    layer=layer.name,
+                    param=path,
                 ) from None
 
 
@@ -108,16 +127,43 @@ def spec_validate(execution: Execution, spec: dict) -> None:
         ) from None
 
 
-def desired_hash(*, spec: dict, layers: Sequence[templating.Layer], name: str, execution: Execution) -> str:
+def desired_hash(
+    *,
+    spec: dict,
+    layers: Sequence[templating.Layer],
+    name: str,
+    execution: Execution,
+    memo: dict[tuple, Any] | None = None,
+) -> str:
     """Hash of what a job should be on its cluster: its spec, name and target cluster.
 
     The stored spec is redacted, so the ciphertexts of the secrets are folded in: a changed secret is a change.
-    The cluster is part of it so that pointing an execution at another cluster re-pushes its jobs.
+    The cluster is part of it so that pointing an execution at another cluster re-pushes its jobs. ``memo``, a dict
+    kept by a caller hashing many jobs, remembers the secrets of all but each job's last layer (its own params, the
+    only layer not shared) and each execution's cluster; it must not outlive changes to those objects.
     """
-    secrets = sorted({str(v.get("encrypted")) for layer in layers for _, v in templating.iter_secrets(layer.params)})
-    cluster = list(driver_class(execution.driver).cluster_key(execution.driver_config))
+    if memo is None:
+        found = {str(v.get("encrypted")) for layer in layers for _, v in templating.iter_secrets(layer.params)}
+        cluster = list(driver_class(execution.driver).cluster_key(execution.driver_config))
+    else:
+        found = set()
+        for index, layer in enumerate(layers):
+            if index == len(layers) - 1:
+                found.update(str(v.get("encrypted")) for _, v in templating.iter_secrets(layer.params))
+                continue
+            # The entry holds the params, so that their id is not reused while the memo lives.
+            hit = memo.get(("secrets", id(layer.params)))
+            if hit is None:
+                ciphertexts = frozenset(str(v.get("encrypted")) for _, v in templating.iter_secrets(layer.params))
+                hit = memo[("secrets", id(layer.params))] = (layer.params, ciphertexts)
+            found.update(hit[1])
+        hit = memo.get(("cluster", id(execution)))
+        if hit is None:
+            cluster = list(driver_class(execution.driver).cluster_key(execution.driver_config))
+            hit = memo[("cluster", id(execution))] = (execution, cluster)
+        cluster = hit[1]
     return templating.spec_hash(
-        {"spec": spec, "secrets": secrets, "name": name, "execution": execution.key, "cluster": cluster}
+        {"spec": spec, "secrets": sorted(found), "name": name, "execution": execution.key, "cluster": cluster}
     )
 
 
@@ -274,20 +320,26 @@ def jobs_render_many(
     runs per few hundred jobs. Yields ``(job, (rendered, desired_hash))`` or ``(job, RenderError)`` once per job.
     """
     batch: list[tuple[Job, list[templating.Layer]]] = []
-    # Execution and dimension layers are shared by many jobs (the same param dicts): check each once.
-    checked_params: dict[int, templating.RenderError | None] = {}
+    # Execution and dimension layers are shared by many jobs (the same Layer and param objects): each is checked
+    # once, and each hashing and rendering step reuses what it worked out for them. Entries hold the params, so
+    # that no id is reused while this runs.
+    checked_params: dict[tuple[int, str], tuple[Any, templating.RenderError | None]] = {}
+    shared_layers: dict[tuple, Any] = {}
+    hash_memo: dict[tuple, Any] = {}
 
     def layer_check(layer: templating.Layer) -> None:
-        key = id(layer.params)
-        if key not in checked_params:
+        key = (id(layer.params), layer.name)
+        hit = checked_params.get(key)
+        if hit is None:
+            error = None
             try:
                 templating.params_validate(layer.params, layer=layer.name)
                 layers_secrets_verify([layer])
-                checked_params[key] = None
             except templating.RenderError as exc:
-                checked_params[key] = exc
-        if checked_params[key] is not None:
-            raise checked_params[key]
+                error = exc
+            hit = checked_params[key] = (layer.params, error)
+        if hit[1] is not None:
+            raise hit[1]
 
     def flush() -> Iterable[tuple[Job, Any]]:
         execution = batch[0][0].execution
@@ -313,13 +365,17 @@ def jobs_render_many(
             if isinstance(result, templating.RenderError):
                 yield job, result
             else:
-                yield job, (result, desired_hash(spec=result.spec, layers=layers, name=job.name, execution=execution))
+                spec_hash = desired_hash(
+                    spec=result.spec, layers=layers, name=job.name, execution=execution, memo=hash_memo
+                )
+                yield job, (result, spec_hash)
 
     for job, values in LayerSource().jobs(jobs):
         if batch and (batch[0][0].execution_id != job.execution_id or len(batch) >= batch_size):
             yield from flush()
             batch = []
-        batch.append((job, job_layers(execution=job.execution, values=values, params=job.params)))
+        layers = job_layers(execution=job.execution, values=values, params=job.params, shared=shared_layers)
+        batch.append((job, layers))
     if batch:
         yield from flush()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -11,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
@@ -31,8 +33,16 @@ FOLLOW_BYTES = 256 * 1024
 DOWNLOAD_CHUNK = services.MAX_MAX_BYTES
 
 
+LAST_CHOICES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "14d": timedelta(days=14)}
+
+
 class RunFilterForm(forms.Form):
     status = forms.ChoiceField(choices=[("", "Any status"), *Run.Status.choices], required=False)
+    last = forms.ChoiceField(
+        choices=[("", "Any time"), ("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("14d", "Last 14 days")],
+        required=False,
+        label="Created",
+    )
     day = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     job = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
@@ -48,6 +58,8 @@ def run_list(request: HttpRequest) -> HttpResponse:
         data = filters.cleaned_data
         if data["status"]:
             runs = runs.filter(status=data["status"])
+        if data["last"]:
+            runs = runs.filter(created__gte=timezone.now() - LAST_CHOICES[data["last"]])
         if data["day"]:
             start, end = services.day_bounds(data["day"])
             runs = runs.filter(created__gte=start, created__lt=end)
@@ -234,4 +246,3 @@ def run_log_download(request: HttpRequest, pk: int) -> HttpResponse:
     name = f"{run.job.name}-{run.external_id}-{task}-{stream}.log".replace('"', "").replace("/", "_")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
-
