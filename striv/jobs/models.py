@@ -52,6 +52,8 @@ class Job(models.Model):
     spec = models.JSONField(default=dict, blank=True)
     spec_hash = models.CharField(max_length=64, blank=True, default="")
     pushed_hash = models.CharField(max_length=64, blank=True, default="")
+    # Ciphertexts of the secrets in what was last pushed, so that a plan can redact them from the live copy.
+    pushed_secrets = models.JSONField(default=list, blank=True)
     sync_status = models.CharField(max_length=20, choices=SyncStatus.choices, default=SyncStatus.OUT_OF_SYNC)
     sync_error = models.TextField(blank=True, default="")
     sync_attempts = models.PositiveIntegerField(default=0)

@@ -319,7 +319,8 @@ def jobs_render_many(
     ``jobs`` is a Job queryset (ordered by execution for the best batching) or list. A constant number of queries
     runs per few hundred jobs. Yields ``(job, (rendered, desired_hash))`` or ``(job, RenderError)`` once per job.
     """
-    batch: list[tuple[Job, list[templating.Layer]]] = []
+    import gc
+
     # Execution and dimension layers are shared by many jobs (the same Layer and param objects): each is checked
     # once, and each hashing and rendering step reuses what it worked out for them. Entries hold the params, so
     # that no id is reused while this runs.
@@ -341,7 +342,18 @@ def jobs_render_many(
         if hit[1] is not None:
             raise hit[1]
 
-    def flush() -> Iterable[tuple[Job, Any]]:
+    def batches() -> Iterable[list[tuple[Job, list[templating.Layer]]]]:
+        batch: list[tuple[Job, list[templating.Layer]]] = []
+        for job, values in LayerSource().jobs(jobs):
+            if batch and (batch[0][0].execution_id != job.execution_id or len(batch) >= batch_size):
+                yield batch
+                batch = []
+            layers = job_layers(execution=job.execution, values=values, params=job.params, shared=shared_layers)
+            batch.append((job, layers))
+        if batch:
+            yield batch
+
+    def render(batch: list[tuple[Job, list[templating.Layer]]]) -> Iterable[tuple[Job, Any]]:
         execution = batch[0][0].execution
         checked: list[tuple[Job, list[templating.Layer]]] = []
         for job, layers in batch:
@@ -370,14 +382,24 @@ def jobs_render_many(
                 )
                 yield job, (result, spec_hash)
 
-    for job, values in LayerSource().jobs(jobs):
-        if batch and (batch[0][0].execution_id != job.execution_id or len(batch) >= batch_size):
-            yield from flush()
-            batch = []
-        layers = job_layers(execution=job.execution, values=values, params=job.params, shared=shared_layers)
-        batch.append((job, layers))
-    if batch:
-        yield from flush()
+    source = iter(batches())
+    while True:
+        # A batch's jobs and results live until it is yielded: long enough for the cyclic garbage collector to scan
+        # them over and over and move them to its oldest generation, whose full scans of the whole process then
+        # cost about as much as the rendering. So collection pauses while a batch is read and rendered (never across
+        # a yield) and resumes, as it was, before the caller sees the results; garbage made meanwhile is collected
+        # then.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            batch = next(source, None)
+            if batch is None:
+                break
+            done = list(render(batch))
+        finally:
+            if collecting:
+                gc.enable()
+        yield from done
 
 
 # --- pushing to the cluster --------------------------------------------------------------------------------------
@@ -424,8 +446,15 @@ def _push_failed(job: Job, error: DriverError) -> PushOutcome:
     return PushOutcome(PushOutcome.PENDING, error.message)
 
 
-def _push_succeeded(job: Job, pushed_hash: str, changed: bool) -> PushOutcome:
+def layers_secret_texts(layers: Sequence[templating.Layer]) -> list[str]:
+    """The ciphertexts of every secret in ``layers``, sorted and unique."""
+    return sorted({str(v.get("encrypted")) for layer in layers for _, v in templating.iter_secrets(layer.params)})
+
+
+def _push_succeeded(job: Job, pushed_hash: str, changed: bool, secrets: list[str] | None = None) -> PushOutcome:
     job.pushed_hash = pushed_hash
+    if secrets is not None:
+        job.pushed_secrets = secrets
     job.sync_status = Job.SyncStatus.IN_SYNC if pushed_hash == job.spec_hash else Job.SyncStatus.OUT_OF_SYNC
     job.sync_error = ""
     job.sync_attempts = 0
@@ -434,7 +463,7 @@ def _push_succeeded(job: Job, pushed_hash: str, changed: bool) -> PushOutcome:
     return PushOutcome(PushOutcome.PUSHED if changed else PushOutcome.UNCHANGED)
 
 
-SYNC_FIELDS = ["pushed_hash", "sync_status", "sync_error", "sync_attempts", "next_sync_at", "synced_at"]
+SYNC_FIELDS = ["pushed_hash", "pushed_secrets", "sync_status", "sync_error", "sync_attempts", "next_sync_at", "synced_at"]
 
 
 def _push_in_save(job: Job, values: list[DimensionValue]) -> PushOutcome:
@@ -454,7 +483,8 @@ def _push_in_save(job: Job, values: list[DimensionValue]) -> PushOutcome:
         logger.warning("push of job %s left pending: %s", job.pk, exc.message)
         outcome = _push_failed(job, exc)
     else:
-        outcome = _push_succeeded(job, job.spec_hash, result.changed)
+        secrets = layers_secret_texts(job_layers(execution=job.execution, values=values, params=job.params))
+        outcome = _push_succeeded(job, job.spec_hash, result.changed, secrets)
     job.save(update_fields=SYNC_FIELDS)
     return outcome
 
@@ -511,21 +541,23 @@ def job_plan(*, job: Job) -> JobPlan:
     plan = driver.plan(job_id=str(job.pk), name=job.name, spec=rendered.spec, meta=job_meta(job))
     return JobPlan(
         changed=plan.changed,
-        diff_text=redact_secrets(plan.diff_text, layers),
+        diff_text=redact_secrets(plan.diff_text, layers, job.pushed_secrets or ()),
         live=driver.read(job_id=str(job.pk)) is not None,
     )
 
 
-def redact_secrets(text: str, layers: Sequence[templating.Layer]) -> str:
-    """Replace the cleartext of every secret in ``layers`` found in ``text`` (e.g. a cluster's diff)."""
-    for layer in layers:
-        for _, value in templating.iter_secrets(layer.params):
-            try:
-                cleartext = keys.decrypt(value["encrypted"])
-            except crypto.CryptoError:
-                continue
-            if cleartext:
-                text = text.replace(cleartext, templating.REDACTED)
+def redact_secrets(text: str, layers: Sequence[templating.Layer], extra: Iterable[str] = ()) -> str:
+    """Replace the cleartext of every secret in ``layers`` (and of the ciphertexts ``extra``) found in ``text``.
+
+    Used on a cluster's diff, whose live side may hold secrets the job had when it was last pushed (``extra``).
+    """
+    for encrypted in {*layers_secret_texts(layers), *extra}:
+        try:
+            cleartext = keys.decrypt(encrypted)
+        except crypto.CryptoError:
+            continue
+        if cleartext:
+            text = text.replace(cleartext, templating.REDACTED)
     return text
 
 
@@ -634,6 +666,8 @@ def _render_for_push(
         group = list(group)
         execution = group[0][0].execution
         many = [job_layers(execution=execution, values=values, params=job.params) for job, values in group]
+        for (job, _), layers in zip(group, many, strict=True):
+            job.push_secrets = layers_secret_texts(layers)
         results = templating.job_specs_render(
             execution.payload_template, many, execution_key=execution.key, mode="push", decrypt=decrypt
         )
@@ -659,7 +693,7 @@ def _sync_record(job: Job, kind: str, result: Any, report: SyncReport) -> None:
         if not result.retryable:
             job.sync_status = Job.SyncStatus.FAILED
     else:
-        outcome = _push_succeeded(job, job.spec_hash, result.changed)
+        outcome = _push_succeeded(job, job.spec_hash, result.changed, getattr(job, "push_secrets", None))
         if outcome.status == PushOutcome.PUSHED:
             report.pushed += 1
         else:
@@ -695,6 +729,6 @@ def job_plan_changes(*, job: Job, changes: JobChanges) -> JobPlan:
     layers += job_layers(execution=job.execution, values=saved_values, params=job.params)
     return JobPlan(
         changed=plan.changed,
-        diff_text=redact_secrets(plan.diff_text, layers),
+        diff_text=redact_secrets(plan.diff_text, layers, job.pushed_secrets or ()),
         live=driver.read(job_id=str(job.pk)) is not None,
     )

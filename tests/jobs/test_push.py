@@ -286,3 +286,19 @@ def test_two_hundred_saves_under_faults_converge_after_sync(nomad, nomad_executi
         assert task_args(nomad_job) == expected["TaskGroups"][0]["Tasks"][0]["Config"]["args"]
         assert nomad_job["Periodic"]["Spec"] == expected["Periodic"]["Spec"]
         assert json.dumps(job.spec, sort_keys=True) == json.dumps(expected, sort_keys=True)
+
+
+def test_plan_redacts_the_secret_the_cluster_still_holds_after_it_was_replaced(nomad, nomad_execution, encryption_key):
+    public = crypto.public_key_recover(encryption_key)
+    old, new = "old-secret-93a1", "new-secret-77b2"
+    job = services.job_create(
+        name="acme", execution=nomad_execution, params={"env": {"TOKEN": crypto.value_encrypt(old, public_pem=public)}}
+    )
+    job = services.job_update(
+        job=job,
+        changes=services.JobChanges(params={"env": {"TOKEN": crypto.value_encrypt(new, public_pem=public)}}),
+        push=False,
+    )
+    plan = services.job_plan(job=job)
+    assert plan.changed and "TOKEN" in plan.diff_text
+    assert old not in plan.diff_text and new not in plan.diff_text
