@@ -171,3 +171,38 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("STRIV_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# REST API (/api/): token auth for machines, session auth for the UI; roles decide the rest (striv/core/roles.py).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first, so that an unauthenticated request gets 401 with "WWW-Authenticate: Token".
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["striv.core.api.base.RolePermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["striv.core.api.base.StrictJSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "striv.core.api.base.CursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "striv.core.api.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "striv.core.api.schema.StrivAutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "UNICODE_JSON": True,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "striv API",
+    "DESCRIPTION": (
+        "Jobs, runs, executions and dimensions of striv. Authenticate with a session or 'Authorization: Token <key>' "
+        "(manage.py create-token). Errors are application/problem+json (RFC 9457). See docs/api.md."
+    ),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["striv.core.api.base.RolePermission"],
+    "SCHEMA_PATH_PREFIX": "/api",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SyncStatusEnum": "striv.jobs.models.Job.SyncStatus",
+        "RunStatusEnum": "striv.runs.models.Run.Status",
+    },
+}
