@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
     "striv.core",
@@ -201,6 +202,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["striv.core.api.base.RolePermission"],
     "SCHEMA_PATH_PREFIX": "/api",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI's assets are served by striv itself, so /api/docs/ works without reaching a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "SyncStatusEnum": "striv.jobs.models.Job.SyncStatus",
         "RunStatusEnum": "striv.runs.models.Run.Status",

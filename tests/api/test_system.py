@@ -153,3 +153,12 @@ def test_dimension_list_uses_a_constant_number_of_queries(estate, viewer):
 
 def test_not_acceptable_is_a_json_problem(estate, viewer):
     assert_problem(viewer.get("/api/jobs", HTTP_ACCEPT="text/html"), 406)
+
+
+@pytest.mark.django_db
+def test_swagger_ui_is_served_without_a_cdn(client):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("docs", password="x"))
+    page = client.get("/api/docs/").content.decode()
+    assert "cdn.jsdelivr.net" not in page and "/static/drf_spectacular_sidecar/" in page
