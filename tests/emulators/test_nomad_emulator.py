@@ -576,6 +576,63 @@ def test_allocations_filter_pagination_and_task_states(emu, client):
     assert newest[0]["JobID"].startswith("other/")
 
 
+def listed_stubs_and_rendered(emu):
+    """Return the raw body of ``GET /v1/allocations`` and the stubs rendered afresh, encoded as Nomad encodes them."""
+    body = requests.get(f"{emu.address}/v1/allocations").content
+    state = emu._state
+    with state.lock:
+        fresh = [state.alloc_stub(alloc) for alloc in state.alloc_order]
+    return body, json.dumps(fresh, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_listed_allocation_stubs_are_the_rendered_stubs_byte_for_byte(emu, client):
+    two_tasks = periodic_job()
+    sidecar = dict(two_tasks["TaskGroups"][0]["Tasks"][0], Name="sidecar ✓ \"quoted\"")
+    two_tasks["TaskGroups"][0]["Tasks"].append(sidecar)
+    client.jobs.register_job({"Job": two_tasks})
+    for status in ("complete", "failed", "lost", "pending", "running"):
+        emu.seed_runs("nightly", 2, status, exit_code=5 if status == "failed" else None)
+    client.jobs.register_job({"Job": batch_job()})
+    children = [force_child(client) for _ in range(3)]
+    allocs = [emu.alloc_ids(child)[0] for child in children[-1:]] + emu.alloc_ids("oneshot")
+    emu.alloc_run(allocs[0], task="run")
+    emu.alloc_finish(allocs[1], "failed", task="run", restarts=2, signal=9, exit_message='out of "memory" ✗')
+
+    body, rendered = listed_stubs_and_rendered(emu)
+
+    assert body == rendered
+    assert requests.get(f"{emu.address}/v1/allocations", params={"pretty": ""}).json() == json.loads(body)
+
+
+def test_a_changed_allocation_is_listed_as_it_is_now(emu, client):
+    client.jobs.register_job({"Job": periodic_job()})
+    client.jobs.register_job({"Job": batch_job()})
+    child = force_child(client)
+    alloc_id = emu.alloc_ids(child)[0]
+    listed_stubs_and_rendered(emu)  # every stub rendered once, as a refresher listing them would
+
+    def listed() -> dict:
+        body, rendered = listed_stubs_and_rendered(emu)
+        assert body == rendered
+        return {a["ID"]: a for a in json.loads(body)}[alloc_id]
+
+    emu.alloc_run(alloc_id)
+    assert listed()["ClientStatus"] == "running"
+    emu.alloc_finish(alloc_id, "failed", exit_code=4)
+    assert listed()["TaskStates"]["run"]["Events"][-2]["ExitCode"] == 4
+    emu.alloc_finish(alloc_id, "lost")
+    assert listed()["ClientStatus"] == "lost"
+    requests.post(f"{emu.address}/v1/allocation/{alloc_id}/stop")
+    assert listed()["DesiredDescription"] == "alloc was stopped by user"
+    oneshot = emu.alloc_ids("oneshot")[0]
+    emu.alloc_run(oneshot)
+    listed_stubs_and_rendered(emu)
+    client.job.deregister_job("oneshot")
+    stopped = {a["ID"]: a for a in client.allocations.get_allocations()}[oneshot]
+    assert (stopped["DesiredStatus"], stopped["ClientStatus"]) == ("stop", "complete")
+    listed()
+
+
 def test_reverse_must_be_the_literal_true_as_in_nomad():
     with NomadEmulator() as emulator:  # outside the contract test on purpose: python-nomad sends "True"
         client = nomad.Nomad(address=emulator.address)
