@@ -26,6 +26,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+# The Go runtime in _gojsonnet reads GOGC only from the environment the process started with: setting os.environ has
+# no effect. With GOGC=400 there, bulk renders spend about a fifth less time evaluating templates.
 import _gojsonnet
 
 logger = logging.getLogger(__name__)
@@ -401,7 +403,7 @@ _MISSING = object()
 
 
 class _Merged:
-    """Params merged from a run of layers (lowest first), and the merges of longer runs that extend it."""
+    """Params merged from a run of layers (lowest first), and the runs one layer longer that extend it."""
 
     __slots__ = ("params", "provenance", "has_secret", "next")
 
@@ -409,7 +411,6 @@ class _Merged:
         self.params = params
         self.provenance = provenance
         self.has_secret = has_secret
-        # (id of the next layer's params, its name) -> _Merged; the expansion cache keeps those params alive.
         self.next: dict[tuple[int, str], _Merged] = {}
 
 
@@ -417,36 +418,32 @@ class _MergeCache:
     """Expanded layers and merged runs of layers, shared by the jobs of one batch render.
 
     The execution's and dimension values' layers are the same params objects for many jobs, so each is checked and
-    expanded once, and each distinct run of them (execution, execution + first dimension, ...) is merged once. Only
-    a job's last layer, its own params, is merged per job. Keys are params identities: the cache holds the params
-    objects, so no identity is reused while it lives. Nothing in it is changed after it is stored.
+    expanded once, and each distinct run of them (execution, execution + first dimension, ...) is merged once: only
+    a job's last layer, its own params, is merged per job. Layers are keyed by the identity of their params and
+    their name; ``expanded`` holds those params, so no identity is reused while the cache lives. Nothing stored is
+    changed afterwards.
     """
 
     def __init__(self) -> None:
         self.expanded: dict[tuple[int, str], tuple[Mapping[str, Any], dict, bool]] = {}
         self.root = _Merged({}, {}, False)
 
-    def expand(self, layer: Layer, key: tuple[int, str]) -> tuple[dict, bool]:
-        hit = self.expanded.get(key)
-        if hit is None:
-            expanded, found = _layer_expand(layer.params, layer.name)
-            self.expanded[key] = (layer.params, expanded, found)
-            return expanded, found
-        return hit[1], hit[2]
-
     def merge(self, layers: Sequence[Layer]) -> tuple[dict, dict[str, str], bool]:
+        """Return ``(params, provenance, has_secret)`` for ``layers``; raises RenderError as _layer_expand does."""
+        if not layers:
+            return {}, {}, False
         node = self.root
         for layer in layers[:-1]:
             key = (id(layer.params), layer.name)
             child = node.next.get(key)
             if child is None:
-                expanded, found = self.expand(layer, key)
+                hit = self.expanded.get(key)
+                if hit is None:
+                    hit = self.expanded[key] = (layer.params, *_layer_expand(layer.params, layer.name))
                 provenance = node.provenance.copy()
-                params = _merge_over(node.params, expanded, "", layer.name, provenance)
-                child = node.next[key] = _Merged(params, provenance, node.has_secret or found)
+                params = _merge_over(node.params, hit[1], "", layer.name, provenance)
+                child = node.next[key] = _Merged(params, provenance, node.has_secret or hit[2])
             node = child
-        if not layers:
-            return {}, {}, False
         last = layers[-1]
         expanded, found = _layer_expand(last.params, last.name)
         provenance = node.provenance.copy()
@@ -479,6 +476,10 @@ def params_merge(layers: Sequence[Layer]) -> tuple[dict, dict[str, str]]:
 
 
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+
+# What json.dumps(value, separators=...) returns, without building an encoder per call.
+_json_compact = json.JSONEncoder(separators=(",", ":")).encode
+_json_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 def iter_secrets(params: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
@@ -563,7 +564,7 @@ def _decrypter(
     return replace
 
 
-@dataclass
+@dataclass(slots=True)
 class _Prepared:
     """A job's params ready for the template: what is shown, provenance, and the JSON the template sees."""
 
@@ -589,7 +590,7 @@ def _prepare(
             seen = shown
     else:
         shown = seen = merged
-    return _Prepared(shown, provenance, json.dumps(seen, separators=(",", ":")))
+    return _Prepared(shown, provenance, _json_compact(seen))
 
 
 # --- template ----------------------------------------------------------------------------------------------------
@@ -718,8 +719,9 @@ def job_specs_render(
 
     Returns a list holding a Rendered or the RenderError of each job, so one bad job does not stop the others.
     Jobs are evaluated a chunk at a time in a single jsonnet evaluation; a failing chunk is split until each
-    failing job is rendered alone and gets its own error. Passing the same Layer object for many jobs (the
-    execution's, a dimension value's) lets its params be checked and expanded once.
+    failing job is rendered alone and gets its own error. Layers whose params are the same object for many jobs
+    (the execution's, a dimension value's) are checked and expanded once, and the jobs that share their first
+    layers share the merge of those. So the results' params share objects with each other: treat them as read-only.
     """
     _mode_check(mode)
     results: list[Rendered | RenderError | None] = [None] * len(many)
@@ -805,5 +807,5 @@ def _chunk_render(
 
 def spec_hash(spec: dict) -> str:
     """Return the sha256 hex digest of ``spec`` as canonical JSON (sorted keys, compact separators)."""
-    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    canonical = _json_canonical(spec)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -528,6 +528,99 @@ def test_batch_shares_expansion_of_reused_layers_without_leaking_between_jobs():
     assert shared.params == {"resources.cpu": 1, "labels": {"a": "x"}}
 
 
+def _shared_estate() -> tuple[list[Layer], list[list[Layer]], list[list[Layer]]]:
+    """Execution and dimension layers shared by many jobs, as the jobs services pass them."""
+    executions = [
+        Layer(EXEC_LAYER, {"resources.cpu": 1, "env": {"A": "x", "B": "y"}, "args": ["a"], "db": {"host": "h"}}),
+        Layer("execution:other", {"resources": {"cpu": 2, "memory": 64}, "db": secret("pw")}),
+    ]
+    sizes = [
+        Layer("dimension:size=small", {"resources.memory": 128}),
+        Layer("dimension:size=big", {"resources": {"cpu": 8}, "env.A": "big"}),
+        Layer("dimension:size=none", {}),
+    ]
+    customers = [
+        Layer("dimension:customer=acme", {"env": {"C": "acme"}, "db": {"host": "acme-db", "password": secret("a")}}),
+        Layer("dimension:customer=beta", {"env": "flat", "resources.memory": 512}),
+        Layer("dimension:customer=gamma", {"db": "none", "args": {"replaced": True}}),
+    ]
+    return executions, [sizes], [customers]
+
+
+def _shared_jobs(count: int) -> list[list[Layer]]:
+    executions, (sizes,), (customers,) = _shared_estate()
+    many = []
+    for index in range(count):
+        job: dict[str, Any] = {"n": index}
+        if index % 4 == 1:
+            job["env.J"] = str(index)
+        if index % 5 == 2:
+            job["resources"] = {"cpu": index}
+        if index % 7 == 3:
+            job = {}
+        many.append([executions[index % 2], sizes[index % 3], customers[(index // 3) % 3], Layer("job", job)])
+    return many
+
+
+def test_batch_with_shared_layers_equals_single_renders_with_provenance():
+    many = _shared_jobs(60)
+    batch = templating.job_specs_render("{p: params}", many, execution_key=EXECUTION)
+    for layers, result in zip(many, batch, strict=True):
+        single = templating.job_spec_render("{p: params}", layers, execution_key=EXECUTION)
+        assert result == single
+        assert list(result.provenance.items()) == list(single.provenance.items())
+        assert list(result.params) == list(single.params)
+
+
+def test_batch_push_with_shared_secret_layers_equals_single_renders():
+    many = _shared_jobs(40)
+    batch = templating.job_specs_render(
+        "{p: params}", many, execution_key=EXECUTION, mode="push", decrypt=reverse_decrypt
+    )
+    for layers, result in zip(many, batch, strict=True):
+        single = templating.job_spec_render(
+            "{p: params}", layers, execution_key=EXECUTION, mode="push", decrypt=reverse_decrypt
+        )
+        assert result == single
+    assert batch[0].spec["p"]["db"] == {"host": "acme-db", "password": "a"}  # type: ignore[union-attr]
+    assert batch[0].params["db"]["password"] == templating.REDACTED  # type: ignore[union-attr]
+
+
+def test_batch_never_changes_shared_layers_or_earlier_results():
+    many = _shared_jobs(30)
+    before = pickle.loads(pickle.dumps(many))
+    first = templating.job_specs_render("{p: params}", many, execution_key=EXECUTION)
+    snapshot = pickle.loads(pickle.dumps(first))
+    second = templating.job_specs_render("{p: params}", many, execution_key=EXECUTION)
+    assert [[layer.params for layer in layers] for layers in many] == [
+        [layer.params for layer in layers] for layers in before
+    ]
+    assert first == snapshot == second
+
+
+def test_batch_tells_apart_one_params_object_under_two_layer_names():
+    shared = {"region": "eu", "env.R": "1"}
+    many = [
+        [Layer(EXEC_LAYER, shared), Layer("dimension:a=x", {"env.A": "a"}), Layer("job", {})],
+        [Layer("dimension:a=y", shared), Layer("job", {"n": 1})],
+        [Layer(EXEC_LAYER, shared), Layer("dimension:a=x", {"env.A": "b"}), Layer("job", {})],
+    ]
+    results = templating.job_specs_render("{p: params}", many, execution_key=EXECUTION)
+    assert results[0].provenance["region"] == EXEC_LAYER  # type: ignore[union-attr]
+    assert results[1].provenance["region"] == "dimension:a=y"  # type: ignore[union-attr]
+    assert results[2].spec == {"p": {"region": "eu", "env": {"R": "1", "A": "b"}}}  # type: ignore[union-attr]
+
+
+def test_batch_reports_a_bad_shared_layer_for_every_job_using_it():
+    bad = Layer("dimension:size=bad", {"bad key": 1})
+    good = Layer("dimension:size=good", {"size": 1})
+    many = [[bad, Layer("job", {})], [good, Layer("job", {})], [bad, Layer("job", {"n": 2})]]
+    results = templating.job_specs_render("{p: params}", many, execution_key=EXECUTION)
+    assert isinstance(results[0], RenderError) and results[0].layer == "dimension:size=bad"
+    assert results[1].spec == {"p": {"size": 1}}  # type: ignore[union-attr]
+    assert isinstance(results[2], RenderError) and results[2] is not results[0]
+
+
 def test_batch_of_nothing_is_empty():
     assert templating.job_specs_render("{a: }", [], execution_key="foo") == []
 
@@ -635,6 +728,25 @@ def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[prefix + key] = value
     return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(nested_objects, min_size=1, max_size=4),
+    st.lists(st.lists(st.integers(min_value=0, max_value=3), min_size=0, max_size=3), min_size=1, max_size=8),
+    st.lists(nested_objects, min_size=1, max_size=8),
+)
+def test_property_batch_with_shared_layers_equals_single_renders(pool, stacks, own):
+    shared = [Layer(f"dimension:d=v{index}", params) for index, params in enumerate(pool)]
+    many = [
+        [*(shared[index % len(shared)] for index in stack), Layer("job", own[number % len(own)])]
+        for number, stack in enumerate(stacks)
+    ]
+    batch = templating.job_specs_render("{p: params}", many, execution_key=EXECUTION)
+    for layers, result in zip(many, batch, strict=True):
+        single = templating.job_spec_render("{p: params}", layers, execution_key=EXECUTION)
+        assert result == single
+        assert list(result.provenance.items()) == list(single.provenance.items())
 
 
 @settings(max_examples=150, deadline=None)

@@ -5,6 +5,7 @@ Every writer (web UI, API, load-state) goes through these functions so that one 
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,12 +49,12 @@ def job_layers(
     execution: Execution,
     values: Iterable[DimensionValue],
     params: dict[str, Any],
-    shared: dict[tuple, tuple[Any, list[templating.Layer]]] | None = None,
+    shared: dict[int, tuple] | None = None,
 ) -> list[templating.Layer]:
     """Return the param layers of a job, lowest first: execution defaults, dimension values by priority, job.
 
-    ``shared``, a dict kept by a caller building many jobs' layers, makes jobs with the same execution and dimension
-    value objects share those Layer objects, so that rendering merges them once.
+    ``shared``, a dict kept by a caller building many jobs' layers, makes jobs with the same execution or dimension
+    value objects share those Layer objects, so that rendering checks and merges them once.
     """
     if shared is None:
         layers = [execution_layer(execution)]
@@ -61,13 +62,22 @@ def job_layers(
             (value.dimension.key, value.dimension.priority, value.key, value.params or {}) for value in values
         )
     else:
-        values = list(values)
-        # Keyed by identity; the entry holds the keyed objects, so that no id is reused while ``shared`` lives.
-        key = (id(execution), *map(id, values))
-        entry = shared.get(key)
-        if entry is None:
-            entry = shared[key] = ((execution, values), job_layers(execution=execution, values=values, params={})[:-1])
-        layers = list(entry[1])
+        # Keyed by identity; each entry holds its object, so that no id is reused while ``shared`` lives.
+        top = shared.get(id(execution))
+        if top is None:
+            top = shared[id(execution)] = (execution, execution_layer(execution))
+        layers = [top[1]]
+        entries = []
+        for value in values:
+            entry = shared.get(id(value))
+            if entry is None:
+                dimension = value.dimension
+                layer = templating.Layer(templating.layer_name_dimension(dimension.key, value.key), value.params or {})
+                # Ordered as templating.dimension_layers orders them: by priority, then dimension key.
+                entry = shared[id(value)] = (value, (dimension.priority, dimension.key), layer)
+            entries.append(entry)
+        entries.sort(key=lambda entry: entry[1])
+        layers += [entry[2] for entry in entries]
     layers.append(templating.Layer("job", params or {}))
     return layers
 
@@ -133,7 +143,7 @@ def desired_hash(
     layers: Sequence[templating.Layer],
     name: str,
     execution: Execution,
-    memo: dict[tuple, Any] | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> str:
     """Hash of what a job should be on its cluster: its spec, name and target cluster.
 
@@ -146,17 +156,15 @@ def desired_hash(
         found = {str(v.get("encrypted")) for layer in layers for _, v in templating.iter_secrets(layer.params)}
         cluster = list(driver_class(execution.driver).cluster_key(execution.driver_config))
     else:
-        found = set()
-        for index, layer in enumerate(layers):
-            if index == len(layers) - 1:
-                found.update(str(v.get("encrypted")) for _, v in templating.iter_secrets(layer.params))
-                continue
-            # The entry holds the params, so that their id is not reused while the memo lives.
-            hit = memo.get(("secrets", id(layer.params)))
+        found = {str(v.get("encrypted")) for _, v in templating.iter_secrets(layers[-1].params)} if layers else set()
+        for layer in layers[:-1]:
+            # Keyed by identity; the entry holds the params, so that their id is not reused while the memo lives.
+            hit = memo.get(id(layer.params))
             if hit is None:
                 ciphertexts = frozenset(str(v.get("encrypted")) for _, v in templating.iter_secrets(layer.params))
-                hit = memo[("secrets", id(layer.params))] = (layer.params, ciphertexts)
-            found.update(hit[1])
+                hit = memo[id(layer.params)] = (layer.params, ciphertexts)
+            if hit[1]:
+                found.update(hit[1])
         hit = memo.get(("cluster", id(execution)))
         if hit is None:
             cluster = list(driver_class(execution.driver).cluster_key(execution.driver_config))
@@ -209,7 +217,11 @@ def _job_store(job: Job, *, values: list[DimensionValue]) -> Job:
     JobValue.objects.filter(job=job).exclude(value__in=values).delete()
     existing = set(JobValue.objects.filter(job=job).values_list("value_id", flat=True))
     JobValue.objects.bulk_create(
-        [JobValue(job=job, dimension_id=value.dimension_id, value=value) for value in values if value.pk not in existing]
+        [
+            JobValue(job=job, dimension_id=value.dimension_id, value=value)
+            for value in values
+            if value.pk not in existing
+        ]
     )
     return job
 
@@ -275,8 +287,6 @@ def job_update(*, job: Job, changes: JobChanges, expected_version: int | None = 
     return locked
 
 
-
-
 class LayerSource:
     """Resolves many jobs' executions and dimension values with a constant number of queries.
 
@@ -303,12 +313,24 @@ class LayerSource:
             yield from self._resolve(chunk)
 
     def _resolve(self, chunk: list[Job]) -> Iterable[tuple[Job, list[DimensionValue]]]:
-        links: dict[Any, list[DimensionValue]] = {job.pk: [] for job in chunk}
-        for job_id, value_id in JobValue.objects.filter(job_id__in=list(links)).values_list("job_id", "value_id"):
-            links[job_id].append(self.values[value_id])
+        query = JobValue.objects.filter(job_id__in=[job.pk for job in chunk]).values_list("job_id", "value_id")
+        # Read as the database returns the rows, so that each job's id is turned into a UUID once rather than once
+        # per value (through the ORM, those conversions took nearly as long as the query).
+        sql, sql_params = query.query.get_compiler(using=query.db).as_sql()
+        with transaction.get_connection(query.db).cursor() as cursor:
+            cursor.execute(sql, sql_params)
+            rows = cursor.fetchall()
+        found: dict[Any, list[DimensionValue]] = {}
+        for job_id, value_id in rows:
+            values = found.get(job_id)
+            if values is None:
+                values = found[job_id] = []
+            values.append(self.values[value_id])
+        to_python = Job._meta.pk.to_python
+        links = {to_python(job_id): values for job_id, values in found.items()}
         for job in chunk:
             job.execution = self.executions[job.execution_id]
-            yield job, links[job.pk]
+            yield job, links.get(job.pk, [])
 
 
 def jobs_render_many(
@@ -317,20 +339,19 @@ def jobs_render_many(
     """Render many saved jobs in preview mode, batching those of one execution into one template evaluation.
 
     ``jobs`` is a Job queryset (ordered by execution for the best batching) or list. A constant number of queries
-    runs per few hundred jobs. Yields ``(job, (rendered, desired_hash))`` or ``(job, RenderError)`` once per job.
+    runs per few hundred jobs. Yields ``(job, (rendered, desired_hash))`` or ``(job, RenderError)`` once per job;
+    within a batch, the jobs whose params fail come first.
     """
-    import gc
 
-    # Execution and dimension layers are shared by many jobs (the same Layer and param objects): each is checked
-    # once, and each hashing and rendering step reuses what it worked out for them. Entries hold the params, so
-    # that no id is reused while this runs.
-    checked_params: dict[tuple[int, str], tuple[Any, templating.RenderError | None]] = {}
-    shared_layers: dict[tuple, Any] = {}
-    hash_memo: dict[tuple, Any] = {}
+    # Execution and dimension layers are shared by many jobs (the same Layer and param objects, see job_layers):
+    # each is checked once, and the rendering and hashing steps reuse what they worked out for them. Keys are
+    # identities; entries hold their objects, so that no id is reused while this runs.
+    checked_layers: dict[int, tuple[templating.Layer, templating.RenderError | None]] = {}
+    shared_layers: dict[int, tuple] = {}
+    hash_memo: dict[Any, Any] = {}
 
     def layer_check(layer: templating.Layer) -> None:
-        key = (id(layer.params), layer.name)
-        hit = checked_params.get(key)
+        hit = checked_layers.get(id(layer))
         if hit is None:
             error = None
             try:
@@ -338,7 +359,7 @@ def jobs_render_many(
                 layers_secrets_verify([layer])
             except templating.RenderError as exc:
                 error = exc
-            hit = checked_params[key] = (layer.params, error)
+            hit = checked_layers[id(layer)] = (layer, error)
         if hit[1] is not None:
             raise hit[1]
 
@@ -355,20 +376,39 @@ def jobs_render_many(
 
     def render(batch: list[tuple[Job, list[templating.Layer]]]) -> Iterable[tuple[Job, Any]]:
         execution = batch[0][0].execution
-        checked: list[tuple[Job, list[templating.Layer]]] = []
-        for job, layers in batch:
+        # A job's error is the first found in the order job_render checks: each layer's params and secrets, lowest
+        # first, then the template, then the spec.
+        failed: dict[int, templating.RenderError] = {}
+        todo: list[int] = []
+        for index, (_, layers) in enumerate(batch):
             try:
                 for layer in layers[:-1]:
                     layer_check(layer)
-                templating.params_validate(layers[-1].params, layer=layers[-1].name)
-                layers_secrets_verify(layers[-1:])
-                checked.append((job, layers))
             except templating.RenderError as exc:
-                yield job, exc
+                failed[index] = exc
+                continue
+            todo.append(index)
         results = templating.job_specs_render(
-            execution.payload_template, [layers for _, layers in checked], execution_key=execution.key
+            execution.payload_template, [batch[index][1] for index in todo], execution_key=execution.key
         )
-        for (job, layers), result in zip(checked, results, strict=True):
+        rendered: list[tuple[int, Any]] = []
+        for index, result in zip(todo, results, strict=True):
+            # Rendering checks the job's own params (its last layer; the others passed above) before the template,
+            # so a params error here is theirs.
+            if isinstance(result, templating.RenderError) and result.kind == "params":
+                failed[index] = result
+                continue
+            try:
+                layers_secrets_verify(batch[index][1][-1:])
+            except templating.RenderError as exc:
+                failed[index] = exc
+                continue
+            rendered.append((index, result))
+        for index, (job, _) in enumerate(batch):
+            if index in failed:
+                yield job, failed[index]
+        for index, result in rendered:
+            job, layers = batch[index]
             if not isinstance(result, templating.RenderError):
                 try:
                     spec_validate(execution, result.spec)
@@ -386,8 +426,8 @@ def jobs_render_many(
     while True:
         # A batch's jobs and results live until it is yielded: long enough for the cyclic garbage collector to scan
         # them over and over and move them to its oldest generation, whose full scans of the whole process then
-        # cost about as much as the rendering. So collection pauses while a batch is read and rendered (never across
-        # a yield) and resumes, as it was, before the caller sees the results; garbage made meanwhile is collected
+        # took a fifth of a bulk render. So collection pauses while a batch is read and rendered (never across a
+        # yield) and resumes, as it was, before the caller sees the results; garbage made meanwhile is collected
         # then.
         collecting = gc.isenabled()
         gc.disable()
@@ -463,7 +503,15 @@ def _push_succeeded(job: Job, pushed_hash: str, changed: bool, secrets: list[str
     return PushOutcome(PushOutcome.PUSHED if changed else PushOutcome.UNCHANGED)
 
 
-SYNC_FIELDS = ["pushed_hash", "pushed_secrets", "sync_status", "sync_error", "sync_attempts", "next_sync_at", "synced_at"]
+SYNC_FIELDS = [
+    "pushed_hash",
+    "pushed_secrets",
+    "sync_status",
+    "sync_error",
+    "sync_attempts",
+    "next_sync_at",
+    "synced_at",
+]
 
 
 def _push_in_save(job: Job, values: list[DimensionValue]) -> PushOutcome:
@@ -700,9 +748,11 @@ def _sync_record(job: Job, kind: str, result: Any, report: SyncReport) -> None:
             report.unchanged += 1
     fields = {f: getattr(job, f) for f in SYNC_FIELDS}
     # Only if the job was not saved again meanwhile (its spec hash is what was pushed) does it become in sync.
-    updated = Job.objects.filter(pk=job.pk, spec_hash=job.spec_hash).exclude(
-        sync_status=Job.SyncStatus.DELETING
-    ).update(**fields)
+    updated = (
+        Job.objects.filter(pk=job.pk, spec_hash=job.spec_hash)
+        .exclude(sync_status=Job.SyncStatus.DELETING)
+        .update(**fields)
+    )
     if not updated and not isinstance(result, DriverError):
         Job.objects.filter(pk=job.pk).exclude(sync_status=Job.SyncStatus.DELETING).update(pushed_hash=job.spec_hash)
 
