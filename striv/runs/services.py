@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import time
 import uuid
@@ -12,6 +14,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Case, Count, F, IntegerField, Max, Q, Value, When
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from striv.archivers import get_archiver
@@ -266,19 +269,28 @@ RUN_FIELDS = ["status", "status_reason", "started", "finished", "exit_code", "ta
 
 
 def _runs_upsert(infos: list[RunInfo], report: RefreshReport) -> None:
-    """Create or update runs in bulk: one query to read what exists, one to create, one to update."""
+    """Create or update runs in bulk: one query to read what exists, then multi-row inserts and bulk updates."""
     if not infos:
         return
     by_key = {(info.job_ref, info.external_id): info for info in infos}
+    # The jobs narrow the search to the unique (job, external_id) index; external_id alone scans every run.
     existing = {
         (str(run.job_id), run.external_id): run
-        for run in Run.objects.filter(external_id__in=[i.external_id for i in infos]).only(
-            "id", "job_id", "external_id", *RUN_FIELDS
+        for run in Run.objects.filter(
+            job_id__in={info.job_ref for info in infos}, external_id__in=[info.external_id for info in infos]
         )
+        .order_by()
+        .only("id", "job_id", "external_id", *RUN_FIELDS)
     }
-    to_create: list[Run] = []
+    to_create: list[RunInfo] = []
     to_update: list[Run] = []
     for key, info in by_key.items():
+        run = existing.get(key)
+        if run is None:
+            to_create.append(info)
+            continue
+        if run.is_finished and run.status != info.status and info.status not in Run.FINISHED:
+            continue  # a finished run never goes back to running
         values = {
             "status": info.status,
             "status_reason": info.reason,
@@ -287,12 +299,6 @@ def _runs_upsert(infos: list[RunInfo], report: RefreshReport) -> None:
             "exit_code": info.exit_code,
             "tasks": _task_dicts(info),
         }
-        run = existing.get(key)
-        if run is None:
-            to_create.append(Run(job_id=info.job_ref, external_id=info.external_id, created=info.created, **values))
-            continue
-        if run.is_finished and run.status != info.status and info.status not in Run.FINISHED:
-            continue  # a finished run never goes back to running
         if any(getattr(run, name) != value for name, value in values.items()):
             if info.status == Run.Status.LOST and run.status != Run.Status.LOST:
                 report.lost += 1
@@ -300,13 +306,91 @@ def _runs_upsert(infos: list[RunInfo], report: RefreshReport) -> None:
                 setattr(run, name, value)
             to_update.append(run)
     if to_create:
-        # ignore_conflicts: another refresher may have created the same run a moment ago.
-        Run.objects.bulk_create(to_create, batch_size=1000, ignore_conflicts=True)
+        _runs_insert(to_create)
         report.created += len(to_create)
-        report.lost += sum(1 for run in to_create if run.status == Run.Status.LOST)
+        report.lost += sum(1 for info in to_create if info.status == Run.Status.LOST)
     if to_update:
         Run.objects.bulk_update(to_update, RUN_FIELDS, batch_size=500)
         report.updated += len(to_update)
+
+
+# Rows per INSERT statement on PostgreSQL, whose driver would send executemany() one row at a time.
+INSERT_ROWS = 1000
+# The columns _runs_insert fills from a RunInfo, in the order it writes them; the others get their defaults.
+INSERT_FIELDS = "job external_id status status_reason created started finished exit_code tasks".split()
+
+
+def _runs_insert(infos: list[RunInfo]) -> None:
+    """Insert a run per RunInfo, skipping those whose (job, external_id) exists: another refresher may have created
+    the same run a moment ago, and the unique constraint decides, as with ``bulk_create(ignore_conflicts=True)``.
+
+    The values are those bulk_create would write (the other columns get their defaults, ``updated`` now), prepared
+    per column rather than per field of every object: that preparation was most of bulk_create's time.
+    """
+    meta = Run._meta
+    filled = [meta.get_field(name) for name in INSERT_FIELDS]
+    defaulted = [f for f in meta.concrete_fields if not f.primary_key and f not in filled]
+    now = timezone.now()
+
+    def default(f: Any) -> Any:  # what bulk_create's pre_save gives a field the RunInfo does not fill
+        return now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
+
+    defaults = [f.get_db_prep_save(default(f), connection) for f in defaulted]
+    job_field, tasks_field = meta.get_field("job"), meta.get_field("tasks")
+    adapt_datetime = connection.ops.adapt_datetimefield_value
+    if tasks_field.encoder is None and isinstance(tasks_field.get_db_prep_save([], connection), str):
+        encode_tasks: Any = json.dumps  # what the field does on this database (on PostgreSQL it wraps in Jsonb)
+    else:
+        encode_tasks = functools.partial(tasks_field.get_db_prep_save, connection=connection)
+
+    def stored(name: str, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value.utcoffset() is None:  # the field warns and assumes the current time zone, as on save
+            return meta.get_field(name).get_db_prep_save(value, connection)
+        return adapt_datetime(value)
+
+    job_values: dict[str, Any] = {}
+    rows = []
+    for info in infos:
+        job = job_values.get(info.job_ref)
+        if job is None:
+            job = job_values[info.job_ref] = job_field.get_db_prep_save(info.job_ref, connection)
+        rows.append(
+            [
+                job,
+                info.external_id,
+                info.status,
+                info.reason,
+                stored("created", info.created),
+                stored("started", info.started),
+                stored("finished", info.finished),
+                info.exit_code,
+                encode_tasks(_task_dicts(info)),
+                *defaults,
+            ]
+        )
+
+    ops = connection.ops
+    fields = filled + defaulted
+    # INSERT OR IGNORE (SQLite), INSERT IGNORE (MySQL) or ON CONFLICT DO NOTHING (PostgreSQL), as bulk_create.
+    head = "{} {} ({}) ".format(
+        ops.insert_statement(on_conflict=OnConflict.IGNORE),
+        ops.quote_name(meta.db_table),
+        ", ".join(ops.quote_name(f.column) for f in fields),
+    )
+    tail = ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array per column, as bulk_create sends them there: far less to parse and plan than VALUES rows.
+            arrays = ", ".join(f"(%s)::{f.db_type(connection).split('(')[0]}[]" for f in fields)
+            for start in range(0, len(rows), INSERT_ROWS):
+                columns = [list(column) for column in zip(*rows[start : start + INSERT_ROWS], strict=True)]
+                cursor.execute(f"{head}SELECT * FROM UNNEST({arrays}) {tail}", columns)
+        else:
+            # sqlite3 binds each row to one prepared statement; MySQLdb rewrites the rows into multi-row INSERTs.
+            one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            cursor.executemany(f"{head}VALUES {one_row} {tail}".rstrip(), rows)
 
 
 def _jobs_latest_update(job_ids: set[str]) -> None:

@@ -587,7 +587,7 @@ def listed_stubs_and_rendered(emu):
 
 def test_listed_allocation_stubs_are_the_rendered_stubs_byte_for_byte(emu, client):
     two_tasks = periodic_job()
-    sidecar = dict(two_tasks["TaskGroups"][0]["Tasks"][0], Name="sidecar ✓ \"quoted\"")
+    sidecar = dict(two_tasks["TaskGroups"][0]["Tasks"][0], Name='sidecar ✓ "quoted"')
     two_tasks["TaskGroups"][0]["Tasks"].append(sidecar)
     client.jobs.register_job({"Job": two_tasks})
     for status in ("complete", "failed", "lost", "pending", "running"):
