@@ -338,8 +338,9 @@ def _runs_insert(infos: list[RunInfo]) -> None:
     defaults = [f.get_db_prep_save(default(f), connection) for f in defaulted]
     job_field, tasks_field = meta.get_field("job"), meta.get_field("tasks")
     adapt_datetime = connection.ops.adapt_datetimefield_value
-    if tasks_field.encoder is None and isinstance(tasks_field.get_db_prep_save([], connection), str):
-        encode_tasks: Any = json.dumps  # what the field does on this database (on PostgreSQL it wraps in Jsonb)
+    if tasks_field.encoder is None:
+        # The text the field's adapter would send (PostgreSQL's Jsonb wrapper dumps the same), without the wrapper.
+        encode_tasks: Any = json.dumps
     else:
         encode_tasks = functools.partial(tasks_field.get_db_prep_save, connection=connection)
 
