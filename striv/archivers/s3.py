@@ -126,13 +126,8 @@ class S3Archiver(Archiver):
                 shutil.copyfileobj(body, spool, 1024 * 1024)
         except Exception as exc:
             spool.close()
-            if not _is_storage_error(exc):
-                raise
-            if _is_missing(exc):
-                return None
-            raise ArchiveError(
-                f"cannot read archived logs s3://{self.bucket}/{object_key}: {exc}", retryable=True
-            ) from exc
+            self._read_failed(exc, object_key)
+            return None
         spool.seek(0)
         return spool, response.get("ETag", "")
 
@@ -141,14 +136,17 @@ class S3Archiver(Archiver):
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=object_key)
         except Exception as exc:
-            if not _is_storage_error(exc):
-                raise
-            if _is_missing(exc):
-                return None
-            raise ArchiveError(
-                f"cannot read archived logs s3://{self.bucket}/{object_key}: {exc}", retryable=True
-            ) from exc
+            self._read_failed(exc, object_key)
+            return None
         return response.get("ETag", "")
+
+    def _read_failed(self, exc: Exception, object_key: str) -> None:
+        """Return for a missing object (the caller answers None); raise anything else, as ArchiveError if retryable."""
+        if not _is_storage_error(exc):
+            raise exc
+        if _is_missing(exc):
+            return
+        raise ArchiveError(f"cannot read archived logs s3://{self.bucket}/{object_key}: {exc}", retryable=True) from exc
 
 
 def _is_storage_error(exc: BaseException) -> bool:

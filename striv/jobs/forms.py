@@ -51,6 +51,20 @@ class ValueChoiceField(forms.ModelChoiceField):
         return f"{obj.label} ({obj.key})" if obj.label else obj.key
 
 
+def value_choice_field(dimension: Dimension, *, empty_label: str, help_text: str = "") -> ValueChoiceField:
+    """An optional select of ``dimension``'s values, chosen by key; the field remembers its dimension."""
+    field = ValueChoiceField(
+        queryset=DimensionValue.objects.filter(dimension=dimension).select_related("dimension"),
+        to_field_name="key",
+        required=False,
+        empty_label=empty_label,
+        label=dimension.display_name,
+        help_text=help_text,
+    )
+    field.dimension = dimension
+    return field
+
+
 def dimension_field(dimension: Dimension) -> str:
     """The form field (and job list filter) name of a dimension: ``dim_<key>``."""
     return f"{DIMENSION_PREFIX}{dimension.key}"
@@ -220,16 +234,9 @@ class JobForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.dimensions = list(dimensions if dimensions is not None else Dimension.objects.all())
         for dimension in self.dimensions:
-            field = ValueChoiceField(
-                queryset=DimensionValue.objects.filter(dimension=dimension).select_related("dimension"),
-                to_field_name="key",
-                required=False,
-                empty_label="none",
-                label=dimension.display_name,
-                help_text=dimension.description,
+            self.fields[dimension_field(dimension)] = value_choice_field(
+                dimension, empty_label="none", help_text=dimension.description
             )
-            field.dimension = dimension
-            self.fields[dimension_field(dimension)] = field
 
     def dimension_fields(self) -> list[forms.BoundField]:
         return [self[dimension_field(dimension)] for dimension in self.dimensions]
@@ -279,14 +286,9 @@ class JobFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.dimensions = list(dimensions if dimensions is not None else Dimension.objects.all())
         for dimension in self.dimensions:
-            field = ValueChoiceField(
-                queryset=DimensionValue.objects.filter(dimension=dimension).select_related("dimension"),
-                to_field_name="key",
-                required=False,
-                empty_label=f"Any {dimension.display_name.lower()}",
-                label=dimension.display_name,
+            self.fields[dimension_field(dimension)] = value_choice_field(
+                dimension, empty_label=f"Any {dimension.display_name.lower()}"
             )
-            self.fields[dimension_field(dimension)] = field
 
     def dimension_fields(self) -> list[forms.BoundField]:
         return [self[dimension_field(dimension)] for dimension in self.dimensions]

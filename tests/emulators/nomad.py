@@ -3347,23 +3347,30 @@ class _Api:
 
     # evaluations -----------------------------------------------------------------------------------------------
 
-    def eval_read(self, req: _Request, eval_id: str) -> _Response:
-        """GET /v1/evaluation/:id: one evaluation or 404 ``eval not found``."""
+    def object_read(
+        self, req: _Request, table: Mapping[str, Any], key: str, index_table: str, render: Callable, missing: str
+    ) -> _Response:
+        """A blocking read of one evaluation or allocation: its ModifyIndex, or the table's index when missing."""
         index, wait = self.blocking_args(req)
         state = self.state
 
         def current() -> int:
-            evaluation = state.evals.get(eval_id)
-            return evaluation.modify_index if evaluation is not None else state.table_index["evals"]
+            item = table.get(key)
+            return item.modify_index if item is not None else state.table_index[index_table]
 
         self.block(index, wait, current)
         with state.lock:
-            evaluation = state.evals.get(eval_id)
-            if evaluation is None:
-                raise NomadEmulatorError(404, "eval not found")
-            rendered, namespace, now = state.render_eval(evaluation), evaluation.namespace, max(current(), 1)
+            item = table.get(key)
+            if item is None:
+                raise NomadEmulatorError(404, missing)
+            rendered, namespace, now = render(item), item.namespace, max(current(), 1)
         self.require(req, namespace, "read-job")
         return self.json(req, rendered, index=now, query_meta=True)
+
+    def eval_read(self, req: _Request, eval_id: str) -> _Response:
+        """GET /v1/evaluation/:id: one evaluation or 404 ``eval not found``."""
+        state = self.state
+        return self.object_read(req, state.evals, eval_id, "evals", state.render_eval, "eval not found")
 
     def eval_allocations(self, req: _Request, eval_id: str) -> _Response:
         """GET /v1/evaluation/:id/allocations: stubs of the allocs an evaluation placed."""
@@ -3473,21 +3480,8 @@ class _Api:
 
     def alloc_read(self, req: _Request, alloc_id: str) -> _Response:
         """GET /v1/allocation/:id: the full Allocation (with Job) or 404 ``alloc not found``."""
-        index, wait = self.blocking_args(req)
         state = self.state
-
-        def current() -> int:
-            alloc = state.allocs.get(alloc_id)
-            return alloc.modify_index if alloc is not None else state.table_index["allocs"]
-
-        self.block(index, wait, current)
-        with state.lock:
-            alloc = state.allocs.get(alloc_id)
-            if alloc is None:
-                raise NomadEmulatorError(404, "alloc not found")
-            rendered, namespace, now = state.render_alloc(alloc), alloc.namespace, max(current(), 1)
-        self.require(req, namespace, "read-job")
-        return self.json(req, rendered, index=now, query_meta=True)
+        return self.object_read(req, state.allocs, alloc_id, "allocs", state.render_alloc, "alloc not found")
 
     def alloc_stop(self, req: _Request, alloc_id: str) -> _Response:
         """POST/PUT /v1/allocation/:id/stop: desired-stop the alloc; the client kills it."""
@@ -3876,8 +3870,13 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the emulator must still answer, like Nomad's 500
             logger.exception("emulator failed on %s %s", req.method, req.path)
             response = _Api.error(500, f"emulator error: {exc}")
-        streamed = self._write(response)
-        emulator._record(req, response, streamed)
+        if response.stream is None:
+            # Recorded before the answer leaves, so a test that saw the answer also sees the record.
+            emulator._record(req, response, None)
+            self._write(response)
+        else:
+            streamed = self._write(response)
+            emulator._record(req, response, streamed)
 
     def _write(self, response: _Response) -> bytes | None:
         self.send_response(response.status)
