@@ -52,7 +52,7 @@ def main() -> None:
 
         call_command("sync-jobs", stdout=open(os.devnull, "w"))
         start = time.perf_counter()
-        from striv.jobs.services import execution_driver
+        from striv.jobs.sync import execution_driver
 
         parents = [execution_driver(job.execution).external_id(str(job.pk)) for job in jobs]
         total = nomad.call("seed", (parents, args.runs_per_job))

@@ -23,7 +23,7 @@ from striv.drivers import driver_class
 from striv.drivers.base import Driver, DriverError, RunInfo
 from striv.executions.models import Execution
 from striv.jobs.models import Job
-from striv.jobs.services import execution_driver
+from striv.jobs.sync import execution_driver
 from striv.runs.models import ClusterCursor, Run
 
 logger = logging.getLogger(__name__)

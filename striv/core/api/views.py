@@ -33,7 +33,7 @@ from striv.core.api.serializers import json_text_problem
 from striv.core.state import StateError, state_after_load, state_dump, state_load, state_parse
 from striv.drivers import driver_class
 from striv.executions.models import Execution
-from striv.jobs.services import execution_driver
+from striv.jobs.sync import execution_driver
 
 logger = logging.getLogger(__name__)
 
