@@ -15,7 +15,7 @@ from striv.jobs.layers import job_layers, job_values
 from striv.jobs.models import Job
 from striv.jobs.rendering import layers_render
 from striv.jobs.services import JobChanges, job_values_check
-from striv.jobs.sync import execution_driver, job_meta
+from striv.jobs.sync import job_meta
 from striv.templating import Layer
 
 
@@ -47,7 +47,7 @@ def job_plan(*, job: Job) -> JobPlan:
     """Compare ``job``'s rendered spec with the live cluster. Raises DriverError or RenderError."""
     layers = job_layers(execution=job.execution, values=job_values(job), params=job.params)
     rendered = layers_render(execution=job.execution, layers=layers, mode="push")
-    driver = execution_driver(job.execution)
+    driver = job.execution.get_driver()
     plan = driver.plan(job_id=str(job.pk), name=job.name, spec=rendered.spec, meta=job_meta(job))
     return JobPlan(
         changed=plan.changed,
@@ -70,7 +70,7 @@ def job_plan_changes(*, job: Job, changes: JobChanges) -> JobPlan:
     layers = job_layers(execution=execution, values=values, params=params)
     rendered = layers_render(execution=execution, layers=layers, mode="push")
     draft = Job(pk=job.pk, name=name, execution=execution)
-    driver = execution_driver(execution)
+    driver = execution.get_driver()
     plan = driver.plan(job_id=str(job.pk), name=name, spec=rendered.spec, meta=job_meta(draft))
     layers += job_layers(execution=job.execution, values=saved_values, params=job.params)
     return JobPlan(

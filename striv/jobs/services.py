@@ -20,7 +20,7 @@ from striv.executions.models import Execution
 from striv.jobs.layers import job_layers, job_values
 from striv.jobs.models import Job, JobValue
 from striv.jobs.rendering import JobRenderError, desired_hash, layers_render
-from striv.jobs.sync import PushOutcome, execution_driver, job_remove, jobs_sync, push_in_save
+from striv.jobs.sync import PushOutcome, job_remove, jobs_sync, push_in_save
 from striv.templating import Layer, RenderError
 
 
@@ -166,4 +166,4 @@ def job_run_now(*, job: Job) -> RunNowResult:
         report = jobs_sync(jobs=Job.objects.filter(pk=job.pk))
         if report.failed:
             raise DriverError(f"the job could not be pushed before running it: {report.failed[0][1]}", retryable=True)
-    return execution_driver(job.execution).run_now(job_id=str(job.pk))
+    return job.execution.get_driver().run_now(job_id=str(job.pk))

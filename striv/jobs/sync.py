@@ -23,9 +23,7 @@ from django.utils import timezone
 from striv import templating
 from striv.core import keys
 from striv.dimensions.models import DimensionValue
-from striv.drivers import get_driver
 from striv.drivers.base import Driver, DriverError
-from striv.executions.models import Execution
 from striv.jobs.layers import LayerSource, job_layers
 from striv.jobs.models import Job
 from striv.jobs.rendering import layers_render
@@ -51,11 +49,6 @@ class PushOutcome:
 
     status: str
     message: str = ""
-
-
-def execution_driver(execution: Execution) -> Driver:
-    """Return a driver for ``execution``'s cluster (secrets in its config are decrypted only when used)."""
-    return get_driver(execution.driver, execution.driver_config, decrypt=keys.decrypt)
 
 
 def job_meta(job: Job) -> dict[str, str]:
@@ -108,7 +101,7 @@ def push_in_save(job: Job, layers: Sequence[Layer]) -> PushOutcome:
         return PushOutcome(PushOutcome.UNCHANGED)
     rendered = layers_render(execution=job.execution, layers=layers, mode="push")
     try:
-        result = execution_driver(job.execution).push(
+        result = job.execution.get_driver().push(
             job_id=str(job.pk), name=job.name, spec=rendered.spec, meta=job_meta(job)
         )
     except DriverError as exc:
@@ -130,7 +123,7 @@ def job_remove(job: Job) -> PushOutcome:
     Returns REMOVED or PENDING; raises ValidationError when the cluster refuses (the job is then left as it was).
     """
     try:
-        execution_driver(job.execution).remove(job_id=str(job.pk))
+        job.execution.get_driver().remove(job_id=str(job.pk))
     except DriverError as exc:
         if not exc.retryable:
             raise ValidationError(f"The cluster refused to remove the job: {exc.message}", code="refused") from None
@@ -202,7 +195,7 @@ def jobs_sync(
     to_push: list[tuple[Job, list[DimensionValue]]] = []
     for job, values in LayerSource().jobs(jobs.order_by("execution_id", "id")):
         if job.sync_status == Job.SyncStatus.DELETING:
-            driver = drivers.setdefault(job.execution_id, execution_driver(job.execution))
+            driver = drivers.setdefault(job.execution_id, job.execution.get_driver())
             tasks.append(_Task(job, "remove", partial(driver.remove, job_id=str(job.pk))))
         elif not force and job.spec_hash == job.pushed_hash and job.sync_status == Job.SyncStatus.IN_SYNC:
             report.unchanged += 1
@@ -213,7 +206,7 @@ def jobs_sync(
             report.failed.append((_label(job), str(result)))
             Job.objects.filter(pk=job.pk).update(sync_status=Job.SyncStatus.FAILED, sync_error=str(result))
             continue
-        driver = drivers.setdefault(job.execution_id, execution_driver(job.execution))
+        driver = drivers.setdefault(job.execution_id, job.execution.get_driver())
         call = partial(driver.push, job_id=str(job.pk), name=job.name, spec=result, meta=job_meta(job))
         tasks.append(_Task(job, "push", call, secrets))
 

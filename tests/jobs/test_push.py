@@ -276,7 +276,8 @@ def test_two_hundred_saves_under_faults_converge_after_sync(nomad, nomad_executi
             job = rng.choice(jobs)
             services.job_update(job=job, changes=services.JobChanges(params={"greeting": f"edit {n}"}))
         else:
-            jobs.append(services.job_create(name=f"job {n}", execution=nomad_execution, values=[rng.choice(values)]))
+            saved = services.job_create(name=f"job {n}", execution=nomad_execution, values=[rng.choice(values)])
+            jobs.append(saved.job)
     assert Job.objects.exclude(sync_status=Job.SyncStatus.IN_SYNC).exists()
     nomad.fault(None)
     call_command("sync-jobs", stdout=io.StringIO())
