@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 
 from striv.dimensions.models import Dimension, DimensionValue
 from striv.jobs import services
+from striv.jobs.filtersets import JobFilterSet
 from striv.jobs.models import Job
 from striv.jobs.rendering import JobRenderError, job_render
 from striv.templating import RenderError
@@ -53,12 +54,34 @@ class JobAdminForm(forms.ModelForm):
         return data
 
 
+class _JobFilterSetListFilter(admin.SimpleListFilter):
+    """An admin list filter that filters with one filter of JobFilterSet, so the admin filters as the UI and API do."""
+
+    def lookups(self, request, model_admin) -> list[tuple[str, str]]:
+        return list(JobFilterSet.base_filters[self.parameter_name].extra["choices"])
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return JobFilterSet({self.parameter_name: [self.value()]}, queryset=queryset).qs
+
+
+class LatestRunListFilter(_JobFilterSetListFilter):
+    title = "latest run"
+    parameter_name = "latest_run_status"
+
+
+class SyncListFilter(_JobFilterSetListFilter):
+    title = "sync"
+    parameter_name = "sync_status"
+
+
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     """Jobs; saving renders the job and stores its spec through the job services."""
 
     list_display = ["name", "execution", "sync_status", "modified"]
-    list_filter = ["execution", "sync_status"]
+    list_filter = ["execution", LatestRunListFilter, SyncListFilter]
     search_fields = ["name", "id"]
     readonly_fields = READONLY
     list_select_related = ["execution"]

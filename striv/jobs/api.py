@@ -10,10 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import django_filters
-from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import (
@@ -42,6 +40,7 @@ from striv.drivers import driver_class
 from striv.drivers.base import DriverError
 from striv.executions.models import Execution
 from striv.jobs import services
+from striv.jobs.filtersets import RUN_STATUSES, JobFilterSet
 from striv.jobs.models import Job, JobValue
 from striv.jobs.plan import job_plan
 from striv.jobs.rendering import JobRenderError, job_render
@@ -49,8 +48,6 @@ from striv.jobs.sync import PushOutcome
 
 logger = logging.getLogger(__name__)
 
-# Mirrors striv.runs.models.Run.Status: runs depend on jobs, not the other way round (a test keeps them equal).
-RUN_STATUSES = ("pending", "running", "successful", "failed", "lost")
 NEXT_LAUNCH_COUNT = 3
 # Service field names in errors -> API field names.
 FIELD_NAMES = {"values": "dimensions"}
@@ -295,66 +292,6 @@ class PlanSerializer(serializers.Serializer):
 # --- filters -----------------------------------------------------------------------------------------------------
 
 
-class DimensionValueListField(forms.Field):
-    """Repeated ``dimension=<dim>:<value>`` query parameters, cleaned to a list of (dim, value) pairs."""
-
-    widget = forms.SelectMultiple
-
-    def to_python(self, value: Any) -> list[tuple[str, str]]:
-        pairs = []
-        for item in value or []:
-            dim, sep, key = str(item).partition(":")
-            if not sep or not dim or not key:
-                raise forms.ValidationError(f"{item!r} is not <dimension>:<value>", code="invalid")
-            if json_text_problem(item):
-                raise forms.ValidationError("contains characters that cannot be stored", code="invalid")
-            pairs.append((dim, key))
-        return pairs
-
-
-@extend_schema_field({"type": "array", "items": {"type": "string", "pattern": "^[^:]+:.+$"}})
-class DimensionValueFilter(django_filters.Filter):
-    """Jobs with every given value; values of one dimension are alternatives, dimensions combine with AND."""
-
-    field_class = DimensionValueListField
-
-    def filter(self, qs, value):
-        if not value:
-            return qs
-        by_dimension: dict[str, list[str]] = {}
-        for dim, key in value:
-            by_dimension.setdefault(dim, []).append(key)
-        for dim, keys in by_dimension.items():
-            qs = qs.filter(
-                Exists(JobValue.objects.filter(job=OuterRef("pk"), value__dimension__key=dim, value__key__in=keys))
-            )
-        return qs
-
-
-class JobFilter(django_filters.FilterSet):
-    search = django_filters.CharFilter(field_name="name", lookup_expr="icontains", help_text="Part of the job name.")
-    execution = django_filters.CharFilter(field_name="execution__key", help_text="An execution key.")
-    dimension = DimensionValueFilter(help_text="dimension:value; repeat for more.")
-    latest_run_status = django_filters.MultipleChoiceFilter(
-        choices=[(s, s) for s in (*RUN_STATUSES, "none")],
-        method="filter_latest_run_status",
-        help_text="Status of the newest run; 'none' for jobs that never ran. Repeat for several.",
-    )
-    sync_status = django_filters.MultipleChoiceFilter(
-        choices=Job.SyncStatus.choices, distinct=False, help_text="Repeat for several."
-    )
-
-    class Meta:
-        model = Job
-        fields = ["search", "execution", "dimension", "latest_run_status", "sync_status"]
-
-    def filter_latest_run_status(self, queryset, name, value):
-        if not value:
-            return queryset
-        statuses = ["" if status == "none" else status for status in value]
-        return queryset.filter(latest_run_status__in=statuses)
-
-
 DIMENSION_PARAMETER = OpenApiParameter(
     "dimension",
     {"type": "array", "items": {"type": "string", "pattern": "^[^:]+:.+$"}},
@@ -416,7 +353,7 @@ class JobViewSet(viewsets.ModelViewSet):
     serializer_class = JobSerializer
     lookup_field = "id"
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.OrderingFilter]
-    filterset_class = JobFilter
+    filterset_class = JobFilterSet
     ordering_fields = ORDERING_FIELDS
     ordering = ["name", "id"]
     required_roles = {"evaluate": roles.VIEWER}

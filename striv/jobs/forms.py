@@ -24,7 +24,6 @@ from striv.core import crypto, keys
 from striv.dimensions.models import Dimension, DimensionValue
 from striv.executions.models import Execution
 from striv.jobs.models import Job
-from striv.runs.models import Run
 
 logger = logging.getLogger(__name__)
 
@@ -258,69 +257,6 @@ class JobForm(forms.Form):
 
 
 # --- job list ----------------------------------------------------------------------------------------------------
-
-LATEST_STATUS_CHOICES = [
-    ("", "Any status"),
-    ("failing", "Failing (failed or lost)"),
-    *[(value, label) for value, label in Run.Status.choices],
-    ("none", "Never ran"),
-]
-SYNC_CHOICES = [
-    ("", "Any sync state"),
-    ("not_in_sync", "Not in sync"),
-    *[(value, label) for value, label in Job.SyncStatus.choices],
-]
-
-
-class JobFilterForm(forms.Form):
-    """The job list's filters; they live in the URL so that a filtered view can be shared."""
-
-    q = forms.CharField(required=False, label="Name", widget=forms.SearchInput(attrs={"placeholder": "Search by name"}))
-    execution = ExecutionChoiceField(
-        queryset=Execution.objects.all(), to_field_name="key", required=False, empty_label="Any execution"
-    )
-    status = forms.ChoiceField(choices=LATEST_STATUS_CHOICES, required=False, label="Latest run")
-    sync = forms.ChoiceField(choices=SYNC_CHOICES, required=False, label="Sync")
-
-    def __init__(self, *args: Any, dimensions: list[Dimension] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.dimensions = list(dimensions if dimensions is not None else Dimension.objects.all())
-        for dimension in self.dimensions:
-            self.fields[dimension_field(dimension)] = value_choice_field(
-                dimension, empty_label=f"Any {dimension.display_name.lower()}"
-            )
-
-    def dimension_fields(self) -> list[forms.BoundField]:
-        return [self[dimension_field(dimension)] for dimension in self.dimensions]
-
-    def filter(self, jobs: Any) -> Any:
-        """Apply the valid filters to the Job queryset ``jobs``; invalid ones are ignored (and shown as errors)."""
-        data = self.cleaned_data if self.is_bound and self.is_valid() else getattr(self, "cleaned_data", {})
-        if data.get("q"):
-            jobs = jobs.filter(name__icontains=data["q"].strip())
-        if data.get("execution"):
-            jobs = jobs.filter(execution=data["execution"])
-        for dimension in self.dimensions:
-            value = data.get(dimension_field(dimension))
-            if value:
-                jobs = jobs.for_value(value)
-        status = data.get("status")
-        if status == "failing":
-            jobs = jobs.filter(latest_run_status__in=[Run.Status.FAILED, Run.Status.LOST])
-        elif status == "none":
-            jobs = jobs.filter(latest_run_status="")
-        elif status:
-            jobs = jobs.filter(latest_run_status=status)
-        sync = data.get("sync")
-        if sync == "not_in_sync":
-            jobs = jobs.exclude(sync_status=Job.SyncStatus.IN_SYNC)
-        elif sync:
-            jobs = jobs.filter(sync_status=sync)
-        return jobs
-
-    def is_filtered(self) -> bool:
-        return bool(self.is_bound and self.is_valid() and any(self.cleaned_data.values()))
-
 
 BULK_ACTIONS = {"run": "Run now", "delete": "Delete"}
 

@@ -18,16 +18,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from striv.core.htmx import redirect_after_post, render_page
 from striv.core.views import operator_required, viewer_required
-from striv.dimensions.models import Dimension
+from striv.dimensions.models import Dimension, DimensionValue
 from striv.drivers import driver_class
 from striv.drivers.base import DriverError
 from striv.executions.models import Execution
 from striv.jobs import services
+from striv.jobs.filtersets import LATEST_RUN_CHOICES, SYNC_CHOICES, JobFilterSet
 from striv.jobs.forms import (
     BULK_ACTIONS,
     PARAM_TYPES,
     BulkForm,
-    JobFilterForm,
     JobForm,
     ParamRow,
     dimension_field,
@@ -140,18 +140,56 @@ def _safe_next(request: HttpRequest, url: str, default: str) -> str:
 # --- list --------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FilterSelect:
+    """One select of the job list's filters: its parameter, label, choices and the chosen values."""
+
+    name: str
+    label: str
+    any_label: str
+    choices: list[tuple[str, str]]
+    chosen: frozenset[str]
+
+
+def _filter_selects(request: HttpRequest, dimensions: list[Dimension]) -> list[FilterSelect]:
+    """The job list's selects; each dimension's select sends ``dimension=<dim>:<value>``, as the API takes it."""
+    executions = [
+        (e.key, f"{e.name} — {e.key}" if e.name and e.name != e.key else e.key) for e in Execution.objects.all()
+    ]
+    dimension_chosen = frozenset(request.GET.getlist("dimension"))
+    values: dict[int, list[tuple[str, str]]] = {}
+    for value in DimensionValue.objects.select_related("dimension"):
+        label = f"{value.label} ({value.key})" if value.label else value.key
+        values.setdefault(value.dimension_id, []).append((f"{value.dimension.key}:{value.key}", label))
+    selects = [
+        FilterSelect("execution", "Execution", "Any execution", executions, frozenset(request.GET.getlist("execution")))
+    ]
+    selects += [
+        FilterSelect(
+            "dimension", d.display_name, f"Any {d.display_name.lower()}", values.get(d.pk, []), dimension_chosen
+        )
+        for d in dimensions
+    ]
+    for name, label, any_label, choices in (
+        ("latest_run_status", "Latest run", "Any status", LATEST_RUN_CHOICES),
+        ("sync_status", "Sync", "Any sync state", SYNC_CHOICES),
+    ):
+        selects.append(FilterSelect(name, label, any_label, list(choices), frozenset(request.GET.getlist(name))))
+    return selects
+
+
 @viewer_required
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    """Jobs with search, filters (in the URL), pagination and bulk selection."""
+    """Jobs with search, filters (in the URL, the same as the API's), pagination and bulk selection."""
     dimensions = list(Dimension.objects.all())
-    filters = JobFilterForm(request.GET or None, dimensions=dimensions)
-    jobs = filters.filter(Job.objects.all()) if filters.is_bound else Job.objects.all()
-    jobs = jobs.select_related("execution").prefetch_related("job_values__value__dimension").order_by("name", "id")
-    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    filters = JobFilterSet(request.GET or None, queryset=Job.objects.all())
+    jobs = filters.qs.select_related("execution").prefetch_related("job_values__value__dimension")
+    page = Paginator(jobs.order_by("name", "id"), JOBS_PER_PAGE).get_page(request.GET.get("page"))
     rows = [(job, next_launches(job.execution, job.spec, count=1)) for job in page.object_list]
     context = {
         "filters": filters,
+        "selects": _filter_selects(request, dimensions),
         "page": page,
         "rows": rows,
         "dimensions": dimensions,

@@ -67,8 +67,8 @@ def test_dimension_detail_shows_values_with_params_and_links_to_their_jobs(viewe
     html = response.content.decode()
     assert response.status_code == 200
     assert "&quot;greeting&quot;: &quot;hi acme&quot;" in html
-    assert 'href="/jobs/?dim_customer=acme">1 job<' in html
-    assert 'href="/jobs/?dim_customer=globex">0 jobs<' in html
+    assert 'href="/jobs/?dimension=customer:acme">1 job<' in html
+    assert 'href="/jobs/?dimension=customer:globex">0 jobs<' in html
 
 
 def test_dimension_detail_htmx_request_gets_the_value_rows(viewer_client, job):
@@ -77,7 +77,7 @@ def test_dimension_detail_htmx_request_gets_the_value_rows(viewer_client, job):
 
 
 def test_used_by_link_leads_to_the_jobs_of_that_value(viewer_client, job):
-    response = viewer_client.get("/jobs/?dim_customer=acme")
+    response = viewer_client.get("/jobs/?dimension=customer:acme")
     assert [j.name for j, _ in response.context["rows"]] == ["acme nightly"]
-    response = viewer_client.get("/jobs/?dim_customer=globex")
+    response = viewer_client.get("/jobs/?dimension=customer:globex")
     assert response.context["rows"] == []

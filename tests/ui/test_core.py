@@ -126,8 +126,8 @@ def test_dashboard_lists_failing_and_unsynced_jobs_with_links_to_filtered_lists(
     assert response.status_code == 200
     html = response.content.decode()
     assert "failing job" in html and "lost job" in html and "pending job" in html
-    assert 'href="/jobs/?status=failing"' in html
-    assert 'href="/jobs/?sync=not_in_sync"' in html
+    assert 'href="/jobs/?latest_run_status=failing"' in html
+    assert 'href="/jobs/?sync_status=not_in_sync"' in html
     assert 'href="/runs/?last=24h&amp;status=failed"' in html
     assert response.context["failing_count"] == 2
     assert response.context["unsynced_count"] == 1

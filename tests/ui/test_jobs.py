@@ -99,16 +99,16 @@ def test_job_list_shows_dimension_values_latest_run_next_launch_and_sync(viewer_
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("q=IMPORT", ["acme import", "globex import"]),
+        ("search=IMPORT", ["acme import", "globex import"]),
         ("execution=other", ["globex export", "globex import"]),
-        ("dim_customer=acme", ["acme export", "acme import"]),
-        ("dim_customer=acme&dim_level=gold", ["acme import"]),
-        ("status=failing", ["acme import", "globex import"]),
-        ("status=successful", ["acme export"]),
-        ("status=none", ["globex export"]),
-        ("sync=not_in_sync", ["acme export", "globex export"]),
-        ("sync=pending", ["acme export"]),
-        ("q=export&dim_customer=globex", ["globex export"]),
+        ("dimension=customer:acme", ["acme export", "acme import"]),
+        ("dimension=customer:acme&dimension=level:gold", ["acme import"]),
+        ("latest_run_status=failing", ["acme import", "globex import"]),
+        ("latest_run_status=successful", ["acme export"]),
+        ("latest_run_status=none", ["globex export"]),
+        ("sync_status=not_in_sync", ["acme export", "globex export"]),
+        ("sync_status=pending", ["acme export"]),
+        ("search=export&dimension=customer:globex", ["globex export"]),
     ],
 )
 def test_job_list_filters_come_from_the_url(viewer_client, listed, query, expected):
@@ -117,26 +117,26 @@ def test_job_list_filters_come_from_the_url(viewer_client, listed, query, expect
 
 
 def test_job_list_htmx_request_gets_only_the_rows(viewer_client, listed):
-    response = viewer_client.get(reverse("jobs:list") + "?q=acme", **HTMX)
+    response = viewer_client.get(reverse("jobs:list") + "?search=acme", **HTMX)
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="job-rows">')
     assert "<html" not in html and 'id="job-filters"' not in html
     assert "acme import" in html and "globex" not in html
-    assert 'name="next" value="/jobs/?q=acme"' in html  # bulk actions come back to the filtered view
+    assert 'name="next" value="/jobs/?search=acme"' in html  # bulk actions come back to the filtered view
 
 
 def test_job_list_paginates_keeping_the_filters_in_page_links(viewer_client, estate):
     for index in range(55):
         JobFactory(name=f"job {index:02d}", execution=estate["execution"])
-    response = viewer_client.get(reverse("jobs:list") + "?q=job")
+    response = viewer_client.get(reverse("jobs:list") + "?search=job")
     assert len(response.context["rows"]) == 50
-    assert 'href="?q=job&amp;page=2"' in response.content.decode()
-    response = viewer_client.get(reverse("jobs:list") + "?q=job&page=2")
+    assert 'href="?search=job&amp;page=2"' in response.content.decode()
+    response = viewer_client.get(reverse("jobs:list") + "?search=job&page=2")
     assert len(response.context["rows"]) == 5
 
 
 def test_job_list_says_when_nothing_matches(viewer_client, listed):
-    html = viewer_client.get(reverse("jobs:list") + "?q=nothing-like-this").content.decode()
+    html = viewer_client.get(reverse("jobs:list") + "?search=nothing-like-this").content.decode()
     assert "No job matches these filters" in html
 
 
@@ -156,7 +156,7 @@ def test_operator_sees_bulk_selection_with_labelled_checkboxes(operator_client, 
 
 def test_bulk_action_first_asks_for_confirmation_naming_how_many_jobs(operator_client, job, estate):
     other = services.job_create(name="globex nightly", execution=estate["execution"], params={}).job
-    data = {"action": "delete", "ids": [job.pk, other.pk], "next": "/jobs/?q=a"}
+    data = {"action": "delete", "ids": [job.pk, other.pk], "next": "/jobs/?search=a"}
     response = operator_client.post(reverse("jobs:bulk"), data)
     html = response.content.decode()
     assert response.status_code == 200 and "<html" in html
@@ -169,9 +169,9 @@ def test_bulk_action_first_asks_for_confirmation_naming_how_many_jobs(operator_c
 
 def test_bulk_delete_after_confirmation_removes_jobs_from_striv_and_nomad(operator_client, job, estate, nomad):
     other = services.job_create(name="globex nightly", execution=estate["execution"], params={}).job
-    data = {"action": "delete", "ids": [job.pk, other.pk], "confirmed": "1", "next": "/jobs/?q=a"}
+    data = {"action": "delete", "ids": [job.pk, other.pk], "confirmed": "1", "next": "/jobs/?search=a"}
     response = operator_client.post(reverse("jobs:bulk"), data, follow=True)
-    assert response.redirect_chain[0] == ("/jobs/?q=a", 303)
+    assert response.redirect_chain[0] == ("/jobs/?search=a", 303)
     assert "Deleted 2 jobs." in response.content.decode()
     assert not Job.objects.exists()
     assert nomad.job(nomad_id(job)) is None and nomad.job(nomad_id(other)) is None
