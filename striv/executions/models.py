@@ -1,10 +1,18 @@
 """Executions: a jsonnet job template bound to an orchestrator driver and its configuration."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-from striv.drivers import DRIVERS, driver_choices
+from striv.core import keys
+from striv.drivers import DRIVERS, driver_class, driver_label, get_driver
+from striv.drivers.base import Driver
 
 KEY_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_-]*$", "Use letters, digits, '_' and '-', starting with a letter or digit."
@@ -19,7 +27,8 @@ class Execution(models.Model):
 
     key = models.CharField(max_length=100, unique=True, validators=[KEY_VALIDATOR])
     name = models.CharField(max_length=200)
-    driver = models.CharField(max_length=30, choices=driver_choices())
+    # A key of striv.drivers.DRIVERS, checked in clean(): no choices, so that adding a driver needs no migration.
+    driver = models.CharField(max_length=30)
     driver_config = models.JSONField(default=dict, blank=True)
     default_params = models.JSONField(default=dict, blank=True)
     payload_template = models.TextField()
@@ -36,6 +45,26 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    def get_driver_display(self) -> str:
+        """The driver's label, as registered (the key itself for a driver no longer registered)."""
+        return driver_label(self.driver)
+
+    def get_driver_class(self) -> type[Driver]:
+        """The class of this execution's driver; raises UnknownDriverError for an unregistered key."""
+        return driver_class(self.driver)
+
+    def get_driver(self) -> Driver:
+        """A driver for this execution's cluster; secrets in its config are decrypted with striv's key, only when used.
+
+        Raises UnknownDriverError for an unregistered driver and DriverConfigError for an invalid driver_config.
+        """
+        return get_driver(self.driver, self.driver_config, decrypt=keys.decrypt)
+
+    def next_launches(self, spec: Mapping[str, Any], *, count: int, after: datetime | None = None) -> list[datetime]:
+        """The next ``count`` launch times of a spec rendered from this execution, strictly after ``after`` (default:
+        now); [] when the spec has no schedule. Never raises for a spec; see Driver.next_launches."""
+        return self.get_driver_class().next_launches(spec, count=count, after=after)
 
     def clean(self) -> None:
         if self.driver not in DRIVERS:

@@ -23,8 +23,8 @@ from django.utils import timezone
 from striv import templating
 from striv.core import crypto, keys
 from striv.dimensions.models import DimensionValue
-from striv.drivers import driver_class, get_driver
-from striv.drivers.base import Driver, DriverError, RunNowResult
+from striv.drivers import driver_class
+from striv.drivers.base import Driver, DriverError, RunNowResult, SpecError
 from striv.executions.models import Execution
 from striv.jobs.models import Job, JobValue
 
@@ -131,9 +131,9 @@ def spec_validate(execution: Execution, spec: dict) -> None:
     """Let the execution's driver check a rendered spec (cron, job type); raises RenderError naming the field."""
     try:
         driver_class(execution.driver).validate_spec(spec)
-    except templating.RenderError as exc:
+    except SpecError as exc:
         raise templating.RenderError(
-            f"rendered spec of execution {execution.key}: {exc.message}", param=exc.param, kind="spec"
+            f"rendered spec of execution {execution.key}: {exc.message}", param=exc.field, kind="spec"
         ) from None
 
 
@@ -466,7 +466,7 @@ class PushOutcome:
 
 def execution_driver(execution: Execution) -> Driver:
     """Return a driver for ``execution``'s cluster (secrets in its config are decrypted only when used)."""
-    return get_driver(execution.driver, execution.driver_config, decrypt=keys.decrypt)
+    return execution.get_driver()
 
 
 def job_meta(job: Job) -> dict[str, str]:

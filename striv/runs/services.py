@@ -23,7 +23,6 @@ from striv.drivers import driver_class
 from striv.drivers.base import Driver, DriverError, RunInfo
 from striv.executions.models import Execution
 from striv.jobs.models import Job
-from striv.jobs.services import execution_driver
 from striv.runs.models import ClusterCursor, Run
 
 logger = logging.getLogger(__name__)
@@ -95,7 +94,7 @@ def run_logs_read(
             return LogRead(piece.data, piece.offset, piece.next_offset, "archive", running, piece.size)
 
     try:
-        chunk = execution_driver(run.job.execution).fetch_logs(
+        chunk = run.job.execution.get_driver().fetch_logs(
             run_ref=run.external_id, task=task, stream=stream, offset=offset, max_bytes=max_bytes
         )
     except DriverError as exc:
@@ -155,14 +154,14 @@ def _clusters() -> list[_Cluster]:
     groups: dict[str, _Cluster] = {}
     for execution in Execution.objects.order_by("key"):
         try:
-            driver = execution_driver(execution)
+            driver = execution.get_driver()
             key = f"{execution.driver}:{driver_class(execution.driver).cluster_key(execution.driver_config)}"
         except DriverError as exc:
             Execution.objects.filter(pk=execution.pk).update(refresh_error=exc.message)
             continue
         cluster = groups.setdefault(key, _Cluster(key, driver, [], []))
         cluster.executions.append(execution)
-        prefix = getattr(driver, "prefix", "")
+        prefix = driver.job_id_prefix(execution.driver_config)
         if prefix and prefix not in cluster.prefixes:
             cluster.prefixes.append(prefix)
     return list(groups.values())
@@ -452,7 +451,7 @@ def runs_archive(*, limit: int = 500, report: RefreshReport | None = None) -> Re
     drivers: dict[int, Driver] = {}
     for run in runs:
         execution = run.job.execution
-        driver = drivers.setdefault(execution.pk, execution_driver(execution))
+        driver = drivers.setdefault(execution.pk, execution.get_driver())
         try:
             logs = _run_logs_collect(driver, run)
         except DriverError as exc:

@@ -28,7 +28,7 @@ def test_driver_traffic_matches_the_nomad_openapi_spec(nomad, nomad_execution, s
     (alloc_id,) = nomad.alloc_ids(child)
     nomad.alloc_finish(alloc_id, "failed", stderr=b"contract\n")
     run_services.runs_refresh()
-    job_services.execution_driver(nomad_execution).health()
+    nomad_execution.get_driver().health()
     job_services.job_delete(job=job)
     clear_archivers()
 

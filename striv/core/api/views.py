@@ -33,7 +33,6 @@ from striv.core.api.serializers import json_text_problem
 from striv.core.state import StateError, state_after_load, state_dump, state_load, state_parse
 from striv.drivers import driver_class
 from striv.executions.models import Execution
-from striv.jobs.services import execution_driver
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ def _clusters_health(executions: list[Any]) -> dict[str, tuple[bool, str]]:
 
     def ask(execution: Any) -> tuple[bool, str]:
         try:
-            health = execution_driver(execution).health()
+            health = execution.get_driver().health()
         except Exception as exc:  # noqa: BLE001 - health never raises; a driver that does is unhealthy
             return False, str(exc)
         return health.ok, health.detail

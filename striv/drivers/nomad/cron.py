@@ -20,8 +20,8 @@ Nomad parses cron specs with hashicorp/cronexpr, which differs from crontab and 
 
 The schedule is computed with croniter. Because croniter does not apply the OR rule to ``L``, ``W`` and ``#``
 entries, rejects lists that mix them with plain values, and reads six fields differently, a spec is first parsed
-here with Nomad's grammar, then split into several croniter expressions that each restrict only one of the two
-day fields; their merged launch times are Nomad's.
+with Nomad's grammar (``cronexpr.py``), then split into several croniter expressions that each restrict only one of
+the two day fields; their merged launch times are Nomad's.
 
 Where this module is stricter than Nomad (each case is a spec that does not do what it says on Nomad):
 
@@ -37,78 +37,19 @@ from __future__ import annotations
 
 import calendar
 import heapq
-import json
-import logging
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from croniter.croniter import CroniterError
 
-logger = logging.getLogger(__name__)
+from striv.drivers.nomad.cronexpr import MAX_YEAR, MIN_YEAR, CronSyntaxError, DayPart, Schedule, go_quote, parse
 
-MAX_YEAR = 2099
-MIN_YEAR = 1970
 DEFAULT_TIME_ZONE = "UTC"
 SPEC_TYPE_CRON = "cron"
-
-_ALIASES = {
-    "@yearly": "0 0 0 1 1 * *",
-    "@annually": "0 0 0 1 1 * *",
-    "@monthly": "0 0 0 1 * * *",
-    "@weekly": "0 0 0 * * 0 *",
-    "@daily": "0 0 0 * * * *",
-    "@hourly": "0 0 * * * * *",
-}
-# Go's \s, which cronexpr uses to split fields.
-_FIELD_SPLIT = re.compile(r"[^\t\n\f\r ]+")
-_ENTRY_SPLIT = re.compile(r"[^,]+")
-# cronexpr reads interval steps through its table of known numbers (0-59, zero-padded 00-09, and years);
-# anything else counts as 0, which is then an invalid interval.
-_STEP_TOKEN = re.compile(r"0?[0-9]|[1-5][0-9]|19[7-9][0-9]|20[0-9][0-9]")
-
-_MONTH_NAMES = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-_DOW_NAMES = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("sun", "sunday"),
-            ("mon", "monday"),
-            ("tue", "tuesday"),
-            ("wed", "wednesday"),
-            ("thu", "thursday"),
-            ("fri", "friday"),
-            ("sat", "saturday"),
-        ]
-    )
-    for name in names
-}
 
 
 class CronError(ValueError):
@@ -124,264 +65,13 @@ class CronError(ValueError):
         self.message = message
 
 
-class _SpecError(Exception):
-    """Why a spec does not parse; wrapped into CronError with the spec and the field name."""
-
-
-@dataclass(frozen=True)
-class _FieldKind:
-    name: str
-    low: int
-    high: int
-    value_pattern: str
-    names: Mapping[str, int]
-
-    def value(self, token: str) -> int:
-        """Return the number for an already matched value token (a number or a name)."""
-        return self.names[token] if token in self.names else int(token)
-
-
-def _names_pattern(names: Mapping[str, int]) -> str:
-    return "|".join(sorted(names, key=len, reverse=True))
-
-
-_SECOND = _FieldKind("second", 0, 59, r"0?[0-9]|[1-5][0-9]", {})
-_MINUTE = _FieldKind("minute", 0, 59, r"0?[0-9]|[1-5][0-9]", {})
-_HOUR = _FieldKind("hour", 0, 23, r"0?[0-9]|1[0-9]|2[0-3]", {})
-_DOM = _FieldKind("day-of-month", 1, 31, r"0?[1-9]|[12][0-9]|3[01]", {})
-_MONTH = _FieldKind("month", 1, 12, r"0?[1-9]|1[0-2]|" + _names_pattern(_MONTH_NAMES), _MONTH_NAMES)
-_DOW = _FieldKind("day-of-week", 0, 6, r"0?[0-7]|" + _names_pattern(_DOW_NAMES), _DOW_NAMES)
-_YEAR = _FieldKind("year", MIN_YEAR, MAX_YEAR, r"19[7-9][0-9]|20[0-9][0-9]", {})
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One comma-separated entry of a field: every value (``*``), a set of values, or a special day form."""
-
-    every: bool = False
-    values: frozenset[int] = frozenset()
-    special: str | None = None  # "L", "LW", "<n>W", "L<d>" or "<d>#<k>", in croniter's spelling
-
-
-@dataclass(frozen=True)
-class _DayPart:
-    """One croniter expression restricted on a single day field (the other is ``*``)."""
-
-    dom: str
-    dow: str
-    weekday_nearest_to: int | None = None  # n of an "nW" entry: months shorter than n have no launch
-
-
-@dataclass(frozen=True)
-class _Schedule:
-    seconds: frozenset[int] | None  # None: every value
-    minutes: frozenset[int] | None
-    hours: frozenset[int] | None
-    months: frozenset[int] | None
-    years: frozenset[int] | None
-    day_parts: tuple[_DayPart, ...]
-
-    def expression(self, part: _DayPart) -> str:
-        """Return the 7-field croniter expression (seconds first, year last) for one day part."""
-        fields = (self.seconds, self.minutes, self.hours, part.dom, self.months, part.dow, self.years)
-        return " ".join(_croniter_list(value) for value in fields)
-
-    def wall_clock_matches(self, moment: datetime) -> bool:
-        # croniter moves a time that falls in a spring-forward gap to the next valid instant; Nomad skips it.
-        return all(
-            allowed is None or actual in allowed
-            for allowed, actual in (
-                (self.seconds, moment.second),
-                (self.minutes, moment.minute),
-                (self.hours, moment.hour),
-            )
-        )
-
-
-def _croniter_list(value: frozenset[int] | str | None) -> str:
-    if value is None:
-        return "*"
-    if isinstance(value, str):
-        return value
-    return ",".join(str(number) for number in sorted(value))
-
-
-def _quote(text: str) -> str:
-    # Go's %q, close enough: double quotes with escapes.
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _step(directive: str, token: str, kind: _FieldKind) -> int:
-    step = int(token) if _STEP_TOKEN.fullmatch(token) else 0
-    if step < 1 or step > kind.high:
-        raise _SpecError(f"invalid interval {directive}")
-    return step
-
-
-def _dow_value(token: str, directive: str) -> int:
-    if re.fullmatch(r"0[1-6]", token):
-        raise _SpecError(
-            f"unsupported day-of-week '{directive}': Nomad reads the zero-padded weekday {token} as Sunday; "
-            f"write {int(token)}"
-        )
-    return _DOW.value(token) % 7
-
-
-def _span(kind: _FieldKind, directive: str, first: int, last: int, step: int) -> frozenset[int]:
-    if first > last:
-        raise _SpecError(f"syntax error in {kind.name} field: '{directive}' (the range runs backwards)")
-    return frozenset(range(first, last + 1, step))
-
-
-def _entry_parse(kind: _FieldKind, directive: str) -> _Entry:
-    """Parse one comma-separated entry of a field with cronexpr's grammar; raises _SpecError."""
-    text = directive.lower()
-    value = f"(?:{kind.value_pattern})"
-    if text in ("*", "?"):
-        return _Entry(every=True)
-    if re.fullmatch(value, text):
-        number = _dow_value(text, directive) if kind is _DOW else kind.value(text)
-        return _Entry(values=frozenset({number}))
-
-    if match := re.fullmatch(rf"({value})-({value})(?:/(\d+))?", text):
-        step = _step(text, match[3], kind) if match[3] is not None else 1
-        if kind is _DOW:
-            return _Entry(values=_dow_range(directive, match[1], match[2], step))
-        return _Entry(values=_span(kind, directive, kind.value(match[1]), kind.value(match[2]), step))
-    if match := re.fullmatch(r"\*/(\d+)", text):
-        return _Entry(values=_span(kind, directive, kind.low, kind.high, _step(text, match[1], kind)))
-    if match := re.fullmatch(rf"({value})/(\d+)", text):
-        first = _dow_value(match[1], directive) if kind is _DOW else kind.value(match[1])
-        return _Entry(values=_span(kind, directive, first, kind.high, _step(text, match[2], kind)))
-
-    if kind is _DOM:
-        if text == "l":
-            return _Entry(special="L")
-        if text == "lw":
-            return _Entry(special="LW")
-        if match := re.fullmatch(rf"({value})w", text):
-            return _Entry(special=f"{kind.value(match[1])}W")
-    if kind is _DOW:
-        if match := re.fullmatch(rf"({value})l", text):
-            return _Entry(special=f"L{_dow_value(match[1], directive)}")
-        if match := re.fullmatch(rf"({value})#([1-5])", text):
-            return _Entry(special=f"{_dow_value(match[1], directive)}#{match[2]}")
-    raise _SpecError(f"syntax error in {kind.name} field: '{directive}'")
-
-
-def _dow_range(directive: str, first_token: str, last_token: str, step: int) -> frozenset[int]:
-    first = _dow_value(first_token, directive)
-    last = _dow_value(last_token, directive)
-    if last == 0:
-        # cronexpr ends a range that ends on Sunday (0, 7, sun) at Saturday, so "1-7" leaves Sunday out and
-        # "0-0" means every day. Accept such a range only where that reading is also the plain one.
-        plain_first = 7 if first_token == "7" else first
-        if last_token == "0" or (last_token != "7" and plain_first == 0):
-            plain_last = 0
-        else:
-            plain_last = 7
-        plain = frozenset(day % 7 for day in range(plain_first, plain_last + 1, step))
-        if plain != frozenset(range(first, 7, step)):
-            raise _SpecError(
-                f"unsupported day-of-week range '{directive}': Nomad ends a range that ends on Sunday at Saturday "
-                "instead; list Sunday separately, as in '1-6,0'"
-            )
-        last = 6
-    return _span(_DOW, directive, first, last, step)
-
-
-def _field_parse(kind: _FieldKind, text: str) -> list[_Entry]:
-    directives = _ENTRY_SPLIT.findall(text)
-    if not directives:
-        raise _SpecError(f"{kind.name} field: missing directive")
-    return [_entry_parse(kind, directive) for directive in directives]
-
-
-def _plain_field(kind: _FieldKind, text: str) -> frozenset[int] | None:
-    entries = _field_parse(kind, text)
-    if any(entry.every for entry in entries):
-        return None
-    return frozenset().union(*(entry.values for entry in entries))
-
-
-def _day_parts(dom_entries: list[_Entry], dow_entries: list[_Entry]) -> tuple[_DayPart, ...]:
-    """Split the two day fields into croniter expressions that each restrict one of them (Nomad's OR rule)."""
-    dom_restricted = not any(entry.every for entry in dom_entries)
-    dow_restricted = not any(entry.every for entry in dow_entries)
-    if not dom_restricted and not dow_restricted:
-        return (_DayPart("*", "*"),)
-
-    parts: list[_DayPart] = []
-    if dom_restricted:
-        plain = sorted(frozenset().union(*(entry.values for entry in dom_entries)))
-        listed = [str(day) for day in plain] + ["L" for entry in dom_entries if entry.special == "L"][:1]
-        if listed:
-            parts.append(_DayPart(",".join(listed), "*"))
-        for entry in dom_entries:
-            if entry.special == "LW":
-                raise _SpecError("LW (last weekday of the month) is valid in Nomad but not supported by striv")
-            if entry.special and entry.special.endswith("W"):
-                parts.append(_DayPart(entry.special, "*", weekday_nearest_to=int(entry.special[:-1])))
-    if dow_restricted:
-        plain = frozenset().union(*(entry.values for entry in dow_entries))
-        if plain:
-            parts.append(_DayPart("*", _croniter_list(plain)))
-        specials = sorted({entry.special for entry in dow_entries if entry.special})
-        parts.extend(_DayPart("*", special) for special in specials)
-    return tuple(parts)
-
-
-@lru_cache(maxsize=1024)
-def _parse(spec: str) -> _Schedule:
-    """Parse ``spec`` with Nomad's rules; returns the schedule, raises _SpecError with the reason."""
-    for alias, expansion in _ALIASES.items():
-        spec = spec.replace(alias, expansion)
-    fields = _FIELD_SPLIT.findall(spec)
-    if fields and fields[0].startswith("@") and len(fields) < 5:
-        if fields[0] in ("@reboot", "@every"):
-            raise _SpecError(f"{fields[0]} is not supported by Nomad")
-        raise _SpecError(f"unknown alias {fields[0]} (Nomad knows {', '.join(_ALIASES)})")
-    if len(fields) < 5:
-        raise _SpecError("missing field(s)")
-    fields = fields[:7]
-    if len(fields) == 5:
-        fields = ["0", *fields, "*"]
-    elif len(fields) == 6:
-        fields = ["0", *fields]
-    second, minute, hour, dom, month, dow, year = fields
-    # Fields are checked in cronexpr's order, so the first error reported is the one Nomad reports.
-    seconds = _plain_field(_SECOND, second)
-    minutes = _plain_field(_MINUTE, minute)
-    hours = _plain_field(_HOUR, hour)
-    dom_entries = _field_parse(_DOM, dom)
-    months = _plain_field(_MONTH, month)
-    dow_entries = _field_parse(_DOW, dow)
-    schedule = _Schedule(
-        seconds=seconds,
-        minutes=minutes,
-        hours=hours,
-        months=months,
-        years=_plain_field(_YEAR, year),
-        day_parts=_day_parts(dom_entries, dow_entries),
-    )
-    for part in schedule.day_parts:
-        expression = schedule.expression(part)
-        try:
-            croniter(expression, datetime(2000, 1, 1, tzinfo=UTC), second_at_beginning=True)
-        except (CroniterError, ValueError) as exc:
-            # The grammar above accepts only forms croniter handles; this guards against a mismatch.
-            logger.warning("croniter rejects %r, built from a valid Nomad spec: %s", expression, exc)
-            raise _SpecError(f"cannot be scheduled ({exc})") from None
-    return schedule
-
-
-def _schedule(spec: Any, field: str) -> _Schedule:
+def _schedule(spec: Any, field: str) -> Schedule:
     if not isinstance(spec, str):
         raise CronError(field, f"must be a string, not {type(spec).__name__}")
     try:
-        return _parse(spec)
-    except _SpecError as exc:
-        raise CronError(field, f"Invalid cron spec {_quote(spec)}: {exc}") from None
+        return parse(spec)
+    except CronSyntaxError as exc:
+        raise CronError(field, f"Invalid cron spec {go_quote(spec)}: {exc}") from None
 
 
 def _zone(tz: Any, field: str = "Periodic.TimeZone") -> ZoneInfo:
@@ -398,7 +88,7 @@ def _zone(tz: Any, field: str = "Periodic.TimeZone") -> ZoneInfo:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise CronError(field, f"Invalid time zone {_quote(tz)}: unknown time zone {tz}") from None
+        raise CronError(field, f"Invalid time zone {go_quote(tz)}: unknown time zone {tz}") from None
 
 
 def cron_validate(spec: str, *, field: str = "Periodic.Spec") -> None:
@@ -406,11 +96,11 @@ def cron_validate(spec: str, *, field: str = "Periodic.Spec") -> None:
     _schedule(spec, field)
 
 
-def _launches(schedule: _Schedule, start: datetime) -> Iterator[datetime]:
+def _launches(schedule: Schedule, start: datetime) -> Iterator[datetime]:
     """Yield launch times strictly after ``start`` (aware, in the schedule's zone), in order, without repeats."""
     start_ts = start.timestamp()
 
-    def part_launches(part: _DayPart) -> Iterator[datetime]:
+    def part_launches(part: DayPart) -> Iterator[datetime]:
         times = croniter(
             schedule.expression(part),
             start,
@@ -511,7 +201,7 @@ def _periodic_read(periodic: Any) -> _Periodic | None:
     spec_type = _lookup(periodic, "SpecType")
     # A missing SpecType defaults to cron; an explicit "" does not, and fails in Nomad too.
     if spec_type is not None and spec_type != SPEC_TYPE_CRON:
-        raise CronError("Periodic.SpecType", f"Unknown periodic specification type {_quote(str(spec_type))}")
+        raise CronError("Periodic.SpecType", f"Unknown periodic specification type {go_quote(str(spec_type))}")
 
     named = (("Periodic.Spec", spec),) if spec else tuple((f"Periodic.Specs[{i}]", s) for i, s in enumerate(specs))
     for field, item in named:
