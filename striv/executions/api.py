@@ -11,6 +11,7 @@ from rest_framework import serializers, viewsets
 
 from striv import templating
 from striv.core.api.base import CursorPagination
+from striv.drivers import driver_choices
 from striv.executions.models import Execution
 
 # A plain-text credential in a driver config is shown redacted; secret objects stay as they are (encrypted).
@@ -29,6 +30,8 @@ def driver_config_redacted(config: Any) -> Any:
 
 class ExecutionSerializer(serializers.ModelSerializer):
     jobs_count = serializers.IntegerField(read_only=True, help_text="How many jobs use this execution.")
+    # The model field has no choices (adding a driver needs no migration); the registry gives them.
+    driver = serializers.ChoiceField(choices=driver_choices(), read_only=True)
     driver_config = serializers.SerializerMethodField(
         help_text="The driver's configuration (plain-text credentials redacted, secrets encrypted)."
     )
