@@ -59,7 +59,8 @@ def driver_class(key: str) -> type[Driver]:
     entry = DRIVERS.get(key)
     if entry is None:
         raise UnknownDriverError(key)
-    return import_string(entry.path)
+    cls: type[Driver] = import_string(entry.path)
+    return cls
 
 
 def get_driver(key: str, config: Mapping[str, Any], *, decrypt: Callable[[str], str] | None = None) -> Driver:

@@ -310,7 +310,7 @@ class Driver:
         return cls.config_model.model_json_schema()
 
     @classmethod
-    def cluster_key(cls, config: Mapping[str, Any]) -> tuple:
+    def cluster_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
         """A hashable identity of the cluster (and namespace) a config points at, so it is queried once. Optional:
         by default every distinct config is its own cluster."""
         return tuple(sorted((k, str(v)) for k, v in config.items()))

@@ -276,9 +276,9 @@ def _day_parts(dom_entries: list[_Entry], dow_entries: list[_Entry]) -> tuple[Da
             if entry.special and entry.special.endswith("W"):
                 parts.append(DayPart(entry.special, "*", weekday_nearest_to=int(entry.special[:-1])))
     if dow_restricted:
-        plain = frozenset().union(*(entry.values for entry in dow_entries))
-        if plain:
-            parts.append(DayPart("*", _croniter_list(plain)))
+        weekdays = frozenset().union(*(entry.values for entry in dow_entries))
+        if weekdays:
+            parts.append(DayPart("*", _croniter_list(weekdays)))
         specials = sorted({entry.special for entry in dow_entries if entry.special})
         parts.extend(DayPart("*", special) for special in specials)
     return tuple(parts)

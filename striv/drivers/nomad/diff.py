@@ -12,7 +12,7 @@ def diff_text(diff: Mapping[str, Any]) -> str:
     """Render Nomad's structured plan diff as indented text, one changed field per line; '' when nothing changes."""
     if not diff or diff.get("Type", "None") == "None":
         return ""
-    lines: list[str] = [f"{_SIGN.get(diff.get('Type'), '~')} Job: {diff.get('ID', '')}"]
+    lines: list[str] = [f"{_SIGN.get(diff['Type'], '~')} Job: {diff.get('ID', '')}"]
     _diff_lines(diff, lines, indent=1)
     for group in diff.get("TaskGroups") or []:
         if group.get("Type") == "None":

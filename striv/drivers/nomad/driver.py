@@ -54,7 +54,7 @@ class NomadDriver(Driver):
         return normalized(config)
 
     @classmethod
-    def cluster_key(cls, config: Mapping[str, Any]) -> tuple:
+    def cluster_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
         config = cls.normalized_config(config)
         return (str(config["address"]).rstrip("/"), config.get("region") or "", config.get("namespace") or "default")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import msgspec
 import requests
@@ -49,7 +49,7 @@ _ALLOC_PAGE = msgspec.json.Decoder(list[_AllocFields])
 
 def alloc_page_decode(response: requests.Response) -> list[dict[str, Any]]:
     """Return a page of allocation stubs, each a dict of the `_AllocFields` it has; raises ValueError for bad JSON."""
-    return _ALLOC_PAGE.decode(response.content)
+    return cast(list[dict[str, Any]], _ALLOC_PAGE.decode(response.content))
 
 
 def _nanos(value: Any) -> datetime | None:
