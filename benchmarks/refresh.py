@@ -52,7 +52,6 @@ def main() -> None:
 
         call_command("sync-jobs", stdout=open(os.devnull, "w"))
         start = time.perf_counter()
-
         parents = [job.execution.get_driver().external_id(str(job.pk)) for job in jobs]
         total = nomad.call("seed", (parents, args.runs_per_job))
         print(f"seeded {total:,} allocations for {args.jobs:,} jobs in {time.perf_counter() - start:.1f} s")

@@ -1,7 +1,13 @@
-"""Orchestrator drivers: a registry from driver key to class, imported on first use."""
+"""Orchestrator drivers: one registry entry per driver, holding its label and dotted path; imported on first use.
+
+Adding a driver is one package under ``striv/drivers/`` (see ``base.py``) and one entry in ``DRIVERS``. Choices
+(execution forms, admin filters, API enums) come from here, so no driver list is frozen into a migration.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -10,29 +16,56 @@ from django.utils.module_loading import import_string
 if TYPE_CHECKING:
     from striv.drivers.base import Driver
 
-DRIVERS: dict[str, str] = {
-    "nomad": "striv.drivers.nomad.NomadDriver",
+
+@dataclass(frozen=True)
+class DriverEntry:
+    """A registered driver: what users read (``label``) and where its class is (``path``, a dotted path)."""
+
+    label: str
+    path: str
+
+
+DRIVERS: dict[str, DriverEntry] = {
+    "nomad": DriverEntry("HashiCorp Nomad", "striv.drivers.nomad.NomadDriver"),
 }
 
-DRIVER_LABELS: dict[str, str] = {
-    "nomad": "HashiCorp Nomad",
-}
+
+class UnknownDriverError(KeyError):
+    """No driver is registered under this key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.message = f"unknown driver {key!r} (known: {', '.join(sorted(DRIVERS))})"
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def driver_choices() -> list[tuple[str, str]]:
-    """Return (key, label) pairs for every registered driver, for model and form choices."""
-    return [(key, DRIVER_LABELS.get(key, key)) for key in DRIVERS]
+    """Return (key, label) pairs for every registered driver, for form, admin and API choices."""
+    return [(key, entry.label) for key, entry in DRIVERS.items()]
+
+
+def driver_label(key: str) -> str:
+    """The label of driver ``key``, or the key itself for a driver that is not registered."""
+    entry = DRIVERS.get(key)
+    return entry.label if entry else key
 
 
 @cache
-def driver_class(name: str) -> type[Driver]:
-    """Return the driver class registered as ``name``; raises KeyError for an unknown driver."""
-    return import_string(DRIVERS[name])
+def driver_class(key: str) -> type[Driver]:
+    """Return the driver class registered as ``key``, importing it on first use; raises UnknownDriverError."""
+    entry = DRIVERS.get(key)
+    if entry is None:
+        raise UnknownDriverError(key)
+    cls: type[Driver] = import_string(entry.path)
+    return cls
 
 
-def get_driver(name: str, config: dict[str, Any], **kwargs: Any) -> Driver:
-    """Instantiate the driver ``name`` with its execution's ``driver_config``.
+def get_driver(key: str, config: Mapping[str, Any], *, decrypt: Callable[[str], str] | None = None) -> Driver:
+    """Instantiate the driver ``key`` with an execution's ``driver_config``.
 
-    Raises KeyError for an unknown driver and ``DriverConfigError`` for a bad config.
+    Raises UnknownDriverError for an unregistered key and ``DriverConfigError`` for a bad config.
     """
-    return driver_class(name)(config, **kwargs)
+    return driver_class(key)(config, decrypt=decrypt)

@@ -1,15 +1,29 @@
 """The contract every orchestrator driver honours.
 
 Drivers are small plugins: they take an execution's ``driver_config``, talk to one cluster, return small
-dataclasses (never models) and raise one error type, ``DriverError``, that says whether retrying may help.
+dataclasses (never models) and raise one error type, ``DriverError``, that says whether retrying may help. A driver
+imports no striv app and no other striv package: everything it needs is declared here.
+
+A driver is one package, ``striv/drivers/<key>/``, exporting a ``<Key>Driver(Driver)`` that sets ``name``, ``label``
+and ``config_model`` (a ``DriverConfig``, the declarative schema of its ``driver_config``) and implements the
+operations below; plus one entry in ``striv/drivers/__init__.py``. Operations with a working default here say so
+("optional"); the others raise NotImplementedError until the driver implements them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, WrapValidator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+# Where a problem is in a driver_config: field names and list indexes, outermost first; () is the config itself.
+ConfigPath = tuple[str | int, ...]
+
+# --- errors --------------------------------------------------------------------------------------------------------
 
 
 class DriverError(Exception):
@@ -26,13 +40,152 @@ class DriverError(Exception):
         self.status = status
 
 
-class DriverConfigError(DriverError):
-    """An execution's driver_config is invalid. ``problems`` maps a config field to what is wrong with it."""
+def config_path_text(path: ConfigPath) -> str:
+    """Return ``path`` as text: ``("tls", "ca_file")`` is ``tls.ca_file``, ``("specs", 0)`` is ``specs[0]``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
 
-    def __init__(self, problems: Mapping[str, str]) -> None:
-        self.problems = dict(problems)
+
+class DriverConfigError(DriverError):
+    """An execution's driver_config is invalid.
+
+    ``errors`` lists ``(path, message)`` with the path as data (a tuple of field names and indexes, ``()`` for the
+    config itself); ``problems`` maps the same paths as text (``config_path_text``) to their messages.
+    """
+
+    def __init__(self, errors: Sequence[tuple[ConfigPath, str]]) -> None:
+        self.errors = list(errors)
+        self.problems = {config_path_text(path): message for path, message in self.errors}
         text = "; ".join(f"{key}: {msg}" for key, msg in self.problems.items())
         super().__init__(f"invalid driver_config: {text}", retryable=False)
+
+
+class SpecError(ValueError):
+    """A rendered spec the orchestrator would refuse, found without I/O (a bad job type, a bad cron spec).
+
+    ``message`` is the whole sentence (also ``str(error)``); ``field`` names the spec field at fault (``Type``,
+    ``Periodic.Spec``) when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- driver_config schemas -----------------------------------------------------------------------------------------
+
+_WORDED = "striv_worded"
+
+
+def worded(message: str) -> WrapValidator:
+    """Annotate a config field so that any failure of it is one error at the field, saying ``message``.
+
+    ``message`` may hold ``{input}``, replaced by the repr of the value given. Use it so that users read striv's
+    wording (``must be a string``) rather than the schema library's, and get one error per field for a union type.
+    """
+
+    def check(value: Any, handler: Callable[[Any], Any]) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise PydanticCustomError(_WORDED, message, {"input": repr(value)}) from None
+
+    return WrapValidator(check)
+
+
+class DriverConfig(BaseModel):
+    """Base of the declarative schema of one driver's ``driver_config``.
+
+    Unknown fields are refused, and values are not coerced (``"10"`` is not a number). A subclass declares the
+    fields, each with a description (the JSON Schema shows it) and ``worded`` messages, and overrides ``rules``
+    for checks that span fields; every problem is reported at once.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @classmethod
+    def rules(cls, data: Mapping[str, Any]) -> list[tuple[ConfigPath, str]]:
+        """Checks across fields on the given mapping (before validation); returns ``(path, message)`` pairs."""
+        return []
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rules_checked(cls, data: Any, handler: Callable[[Any], Any]) -> Any:
+        broken = cls.rules(data) if isinstance(data, Mapping) else []
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            if not broken:
+                raise
+            raise _merged(cls.__name__, exc, broken, data) from None
+        if broken:
+            raise _merged(cls.__name__, None, broken, data)
+        return model
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The fields this schema knows, by the names a config uses, in declaration order."""
+        return [info.alias or name for name, info in cls.model_fields.items()]
+
+
+def _merged(
+    title: str, exc: ValidationError | None, broken: list[tuple[ConfigPath, str]], data: Any
+) -> ValidationError:
+    """One ValidationError holding the field errors of ``exc`` followed by the cross-field ``broken`` ones."""
+    details: list[InitErrorDetails] = []
+    for error in exc.errors() if exc is not None else []:
+        kind: Any = error["type"]
+        if kind == _WORDED:
+            kind = PydanticCustomError(_WORDED, error["msg"])
+        detail = InitErrorDetails(type=kind, loc=error["loc"], input=error["input"])
+        if "ctx" in error and kind is error["type"]:
+            detail["ctx"] = error["ctx"]
+        details.append(detail)
+    for path, message in broken:
+        details.append(InitErrorDetails(type=PydanticCustomError(_WORDED, message), loc=path, input=data))
+    return ValidationError.from_exception_data(title, details)
+
+
+def _model_at(model: type[BaseModel], path: ConfigPath) -> type[BaseModel] | None:
+    """The nested model that holds the field at ``path`` (its last part), or None when it is not a model."""
+    for part in path[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = {info.alias or name: info for name, info in model.model_fields.items()}
+        annotation = fields[part].annotation if part in fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def config_errors_of(model: type[DriverConfig], exc: ValidationError) -> list[tuple[ConfigPath, str]]:
+    """Translate a schema's ValidationError into ``(path, message)`` pairs in striv's wording."""
+    errors: list[tuple[ConfigPath, str]] = []
+    for error in exc.errors():
+        path: ConfigPath = tuple(error["loc"])
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            holder = _model_at(model, path)
+            known = holder.field_names() if holder is not None and issubclass(holder, DriverConfig) else []
+            message = f"unknown field; known: {', '.join(known)}" if known else "unknown field"
+        elif kind == "missing":
+            message = "required"
+        elif kind in ("model_type", "dict_type") and not path:
+            message = "must be an object"
+        else:
+            message = error["msg"]
+        errors.append((path, message))
+    return errors
+
+
+# --- results -------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -110,40 +263,83 @@ class Health:
     detail: str = ""
 
 
-class Driver:
-    """Base class of drivers. Subclasses set ``name``/``label`` and implement the methods below.
+# --- the driver ----------------------------------------------------------------------------------------------------
 
-    ``config`` is the execution's driver_config; ``__init__`` validates it and raises DriverConfigError.
-    ``decrypt`` turns a secret's ciphertext into cleartext, used only when a config value is a secret.
+
+class Driver:
+    """Base class of drivers. Subclasses set ``name``, ``label`` and ``config_model`` and implement the methods below.
+
+    ``config`` is the execution's driver_config; ``__init__`` checks it against ``config_model`` and raises
+    DriverConfigError. ``decrypt`` turns a secret's ciphertext into cleartext, used only when a config value is a
+    secret. Class methods do no I/O and need no instance, so callers use them on configs and specs alone.
     """
 
     name: ClassVar[str] = ""
     label: ClassVar[str] = ""
+    config_model: ClassVar[type[DriverConfig]] = DriverConfig
 
-    def __init__(self, config: Mapping[str, Any], *, decrypt: Any = None) -> None:
-        problems = self.config_problems(config)
-        if problems:
-            raise DriverConfigError(problems)
+    def __init__(self, config: Mapping[str, Any], *, decrypt: Callable[[str], str] | None = None) -> None:
+        errors = self.config_errors(config)
+        if errors:
+            raise DriverConfigError(errors)
         self.config = dict(config)
+        self.settings = self.config_model.model_validate(self.config)
         self.decrypt = decrypt
+
+    # --- configuration (class methods, no I/O) ---------------------------------------------------------------------
+
+    @classmethod
+    def config_errors(cls, config: Any) -> list[tuple[ConfigPath, str]]:
+        """Return ``(path, message)`` for every problem of a driver_config, empty when it is valid."""
+        if not isinstance(config, Mapping):
+            return [((), "must be an object")]
+        try:
+            cls.config_model.model_validate(dict(config))
+        except ValidationError as exc:
+            return config_errors_of(cls.config_model, exc)
+        return []
 
     @classmethod
     def config_problems(cls, config: Any) -> dict[str, str]:
-        """Return {field: problem} for an invalid driver_config, empty when it is valid. Does no I/O."""
-        return {} if isinstance(config, Mapping) else {"": "must be an object"}
+        """Return {field path as text: problem} for an invalid driver_config, empty when it is valid."""
+        return {config_path_text(path): message for path, message in cls.config_errors(config)}
 
     @classmethod
-    def cluster_key(cls, config: Mapping[str, Any]) -> tuple:
-        """A hashable identity of the cluster (and namespace) a config points at, so it is queried once."""
+    def config_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of this driver's driver_config, for docs and the state file's schema."""
+        return cls.config_model.model_json_schema()
+
+    @classmethod
+    def cluster_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A hashable identity of the cluster (and namespace) a config points at, so it is queried once. Optional:
+        by default every distinct config is its own cluster."""
         return tuple(sorted((k, str(v)) for k, v in config.items()))
+
+    @classmethod
+    def job_id_prefix(cls, config: Mapping[str, Any]) -> str:
+        """The prefix of the cluster job ids of striv jobs under a (valid) config: ``external_id`` starts with it, and
+        the refresher passes the prefixes of a cluster's executions to ``runs_*`` and ``job_ref``."""
+        raise NotImplementedError
+
+    # --- specs (class methods, no I/O) -----------------------------------------------------------------------------
+
+    @classmethod
+    def validate_spec(cls, spec: Mapping[str, Any]) -> None:
+        """Check a rendered spec for what the cluster would refuse (e.g. cron syntax); returns None, raises SpecError
+        naming the field. Optional: by default every spec passes."""
+
+    @classmethod
+    def next_launches(cls, spec: Mapping[str, Any], *, count: int, after: datetime | None = None) -> list[datetime]:
+        """The next ``count`` launch times of a rendered spec strictly after ``after`` (default: now), as aware
+        datetimes in order. Returns [] for a spec without a schedule and for one it cannot read; never raises.
+        Optional: by default no spec has a schedule."""
+        return []
+
+    # --- jobs ------------------------------------------------------------------------------------------------------
 
     def external_id(self, job_id: str, spec: Mapping[str, Any] | None = None) -> str:
         """The orchestrator's id for striv job ``job_id``, stable across renames."""
         raise NotImplementedError
-
-    @classmethod
-    def validate_spec(cls, spec: Mapping[str, Any]) -> None:
-        """Check a rendered spec without I/O (e.g. cron syntax); raises templating.RenderError naming the field."""
 
     def push(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> PushResult:
         """Create or update the job on the cluster. Raises DriverError."""
@@ -164,6 +360,8 @@ class Driver:
     def read(self, *, job_id: str) -> dict[str, Any] | None:
         """Return the live job as the cluster holds it, or None when it has no such job."""
         raise NotImplementedError
+
+    # --- runs ------------------------------------------------------------------------------------------------------
 
     def runs_index(self) -> int:
         """A cheap change marker of the cluster's runs: when it equals the last one seen, nothing changed."""

@@ -22,7 +22,7 @@ from striv.core import roles
 from striv.core.api.base import CursorPagination
 from striv.core.api.problems import PROBLEM_CONTENT_TYPE, Problem, ProblemSerializer
 from striv.core.api.views import striv_version
-from striv.drivers import driver_class
+from striv.drivers import driver_choices, driver_class
 from striv.executions.models import Execution
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ def driver_config_redacted(config: Any) -> Any:
 
 class ExecutionSerializer(serializers.ModelSerializer):
     jobs_count = serializers.IntegerField(read_only=True, help_text="How many jobs use this execution.")
+    # The model field has no choices (adding a driver needs no migration); the registry gives them.
+    driver = serializers.ChoiceField(choices=driver_choices(), read_only=True)
     driver_config = serializers.SerializerMethodField(
         help_text="The driver's configuration (plain-text credentials redacted, secrets encrypted)."
     )

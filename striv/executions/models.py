@@ -1,11 +1,17 @@
 """Executions: a jsonnet job template bound to an orchestrator driver and its configuration."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from striv.core import keys
 from striv.core.validators import KEY_VALIDATOR
-from striv.drivers import DRIVERS, driver_choices, get_driver
+from striv.drivers import DRIVERS, driver_class, driver_label, get_driver
 from striv.drivers.base import Driver
 
 
@@ -17,7 +23,8 @@ class Execution(models.Model):
 
     key = models.CharField(max_length=100, unique=True, validators=[KEY_VALIDATOR])
     name = models.CharField(max_length=200)
-    driver = models.CharField(max_length=30, choices=driver_choices())
+    # A key of striv.drivers.DRIVERS, checked in clean(): no choices, so that adding a driver needs no migration.
+    driver = models.CharField(max_length=30)
     driver_config = models.JSONField(default=dict, blank=True)
     default_params = models.JSONField(default=dict, blank=True)
     payload_template = models.TextField()
@@ -35,6 +42,26 @@ class Execution(models.Model):
     def __str__(self) -> str:
         return self.key
 
+    def get_driver_display(self) -> str:
+        """The driver's label, as registered (the key itself for a driver no longer registered)."""
+        return driver_label(self.driver)
+
+    def get_driver_class(self) -> type[Driver]:
+        """The class of this execution's driver; raises UnknownDriverError for an unregistered key."""
+        return driver_class(self.driver)
+
+    def get_driver(self) -> Driver:
+        """A driver for this execution's cluster; secrets in its config are decrypted with striv's key, only when used.
+
+        Raises UnknownDriverError for an unregistered driver and DriverConfigError for an invalid driver_config.
+        """
+        return get_driver(self.driver, self.driver_config, decrypt=keys.decrypt)
+
+    def next_launches(self, spec: Mapping[str, Any], *, count: int, after: datetime | None = None) -> list[datetime]:
+        """The next ``count`` launch times of a spec rendered from this execution, strictly after ``after`` (default:
+        now); [] when the spec has no schedule. Never raises for a spec; see Driver.next_launches."""
+        return self.get_driver_class().next_launches(spec, count=count, after=after)
+
     def clean(self) -> None:
         if self.driver not in DRIVERS:
             raise ValidationError({"driver": f"Unknown driver {self.driver!r}; known: {', '.join(sorted(DRIVERS))}"})
@@ -42,10 +69,3 @@ class Execution(models.Model):
             raise ValidationError({"driver_config": "Must be an object."})
         if not isinstance(self.default_params, dict):
             raise ValidationError({"default_params": "Must be an object."})
-
-    def get_driver(self) -> Driver:
-        """A driver for this execution's cluster; secrets in its config are decrypted only when a call needs them.
-
-        Raises DriverConfigError for an invalid driver_config and KeyError for an unknown driver.
-        """
-        return get_driver(self.driver, self.driver_config, decrypt=keys.decrypt)

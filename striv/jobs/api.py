@@ -36,7 +36,6 @@ from striv.core.api.serializers import (
     validate_storable_json,
 )
 from striv.dimensions.models import Dimension, DimensionValue
-from striv.drivers import driver_class
 from striv.drivers.base import DriverError
 from striv.executions.models import Execution
 from striv.jobs import services
@@ -66,15 +65,12 @@ def job_next_launches(job: Job) -> list[datetime]:
     kept per spec hash while still valid: launches after an earlier moment stay the launches after now until the
     first of them has passed.
     """
-    launches_of = getattr(driver_class(job.execution.driver), "next_launches", None)
-    if launches_of is None:
-        return []
     key = (job.execution.driver, job.spec_hash)
     now = timezone.now()
     cached = _launch_cache.get(key) if job.spec_hash else None
     if cached is not None and (not cached or cached[0] > now):
         return cached
-    launches = list(launches_of(job.spec or {}, count=NEXT_LAUNCH_COUNT))
+    launches = job.execution.next_launches(job.spec or {}, count=NEXT_LAUNCH_COUNT)
     if job.spec_hash:
         if len(_launch_cache) >= _LAUNCH_CACHE_MAX:
             _launch_cache.clear()
@@ -537,8 +533,7 @@ class JobViewSet(viewsets.ModelViewSet):
             rendered = job_render(execution=execution, values=values, params=data["params"], mode="preview")
         except templating.RenderError as exc:
             raise invalid([render_error_field(exc)]) from None
-        launches_of = getattr(driver_class(execution.driver), "next_launches", None)
-        launches = launches_of(rendered.spec, count=NEXT_LAUNCH_COUNT) if launches_of else []
+        launches = execution.next_launches(rendered.spec, count=NEXT_LAUNCH_COUNT)
         return Response(
             {
                 "spec": rendered.spec,

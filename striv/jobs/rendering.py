@@ -16,6 +16,7 @@ from striv import templating
 from striv.core import crypto, keys
 from striv.dimensions.models import DimensionValue
 from striv.drivers import driver_class
+from striv.drivers.base import SpecError
 from striv.executions.models import Execution
 from striv.jobs.layers import LayerSource, job_layers
 from striv.jobs.models import Job
@@ -91,9 +92,9 @@ def spec_validate(execution: Execution, spec: dict) -> None:
     """Let the execution's driver check a rendered spec (cron, job type); raises RenderError naming the field."""
     try:
         driver_class(execution.driver).validate_spec(spec)
-    except RenderError as exc:
+    except SpecError as exc:
         raise RenderError(
-            f"rendered spec of execution {execution.key}: {exc.message}", param=exc.param, kind="spec"
+            f"rendered spec of execution {execution.key}: {exc.message}", param=exc.field, kind="spec"
         ) from None
 
 

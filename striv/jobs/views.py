@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET, require_POST
 from striv.core.htmx import redirect_after_post, render_page
 from striv.core.views import operator_required, viewer_required
 from striv.dimensions.models import Dimension, DimensionValue
-from striv.drivers import driver_class
 from striv.drivers.base import DriverError
 from striv.executions.models import Execution
 from striv.jobs import services
@@ -57,11 +56,7 @@ LAUNCHES_SHOWN = 5
 
 def next_launches(execution: Execution, spec: dict, count: int = LAUNCHES_SHOWN) -> list[datetime]:
     """The next ``count`` launch times of a rendered spec, as the execution's driver computes them."""
-    try:
-        return driver_class(execution.driver).next_launches(spec, count=count)
-    except Exception:  # a driver without schedules, or a spec it cannot read: no launches to show
-        logger.debug("no next launches for execution %s", execution.key, exc_info=True)
-        return []
+    return execution.next_launches(spec, count=count)
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,7 @@ def _clusters() -> list[_Cluster]:
             continue
         cluster = groups.setdefault(key, _Cluster(key, driver, [], []))
         cluster.executions.append(execution)
-        prefix = getattr(driver, "prefix", "")
+        prefix = driver.job_id_prefix(execution.driver_config)
         if prefix and prefix not in cluster.prefixes:
             cluster.prefixes.append(prefix)
     return list(groups.values())

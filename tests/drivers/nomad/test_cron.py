@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from striv.cron import CronError, cron_next, cron_validate, periodic_next_launches, periodic_validate
+from striv.drivers.nomad.cron import CronError, cron_next, cron_validate, periodic_next_launches, periodic_validate
 
 START = datetime(2025, 1, 1, tzinfo=UTC)  # a Wednesday
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

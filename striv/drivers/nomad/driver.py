@@ -1,10 +1,4 @@
-"""The Nomad driver: pushes rendered specs as (periodic) batch jobs through python-nomad.
-
-One striv job is one Nomad job with the stable ID ``<job_prefix><job uuid>``, so renaming a job in striv only
-changes the Nomad ``Name``. ``Meta`` carries ``striv_job_id`` and ``striv_execution``. A template without
-``Periodic`` (and without ``ParameterizedJob``) is registered as a parameterized batch job so that it does not run
-when it is pushed; "run now" dispatches it. Periodic jobs are run now with a periodic force.
-"""
+"""``NomadDriver``: pushes rendered specs as (periodic) batch jobs and reads their allocations as runs."""
 
 from __future__ import annotations
 
@@ -14,17 +8,13 @@ import queue
 import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypedDict
-from urllib.parse import urlparse
+from datetime import datetime
+from typing import Any
 
-import msgspec
 import nomad
 import nomad.api.exceptions as nomad_exc
 import requests
 
-from striv import templating
-from striv.cron import CronError, periodic_next_launches, periodic_validate
 from striv.drivers.base import (
     Driver,
     DriverError,
@@ -34,195 +24,117 @@ from striv.drivers.base import (
     PushResult,
     RunInfo,
     RunNowResult,
-    TaskInfo,
+    SpecError,
 )
+from striv.drivers.nomad.config import DEFAULT_PREFIX, NomadConfig, SecretValue, normalized
+from striv.drivers.nomad.cron import CronError, periodic_next_launches, periodic_validate
+from striv.drivers.nomad.diff import diff_text
+from striv.drivers.nomad.errors import nomad_error
+from striv.drivers.nomad.translate import alloc_page_decode, alloc_run_info
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PREFIX = "striv-"
-DEFAULT_TIMEOUT = 10
 # Allocation pages read ahead of the runs being stored (each ~1,000 runs).
 READ_AHEAD = 3
 
-CONFIG_FIELDS = {
-    "address": "Nomad HTTP address, e.g. http://nomad.internal:4646",
-    "nomad_url": "older name of address",
-    "token": "ACL token (a secret value is decrypted only when used)",
-    "namespace": "Nomad namespace (default: default)",
-    "region": "Nomad region",
-    "ca_cert": "path of a CA bundle to verify the server",
-    "client_cert": "path of a client certificate for mutual TLS",
-    "client_key": "path of the client certificate's key",
-    "verify": "verify TLS certificates (default true)",
-    "job_prefix": "prefix of Nomad job IDs (default striv-)",
-    "timeout": "seconds to wait for an answer (default 10)",
-}
-
-# Nomad answers 500 for refusals too (validation, update rules, unknown namespace): these texts mark a refusal that
-# retrying unchanged cannot fix. Anything else at 500 (rpc errors, no leader, no path to region) may pass later.
-REFUSAL_MARKERS = (
-    "error occurred",
-    "errors occurred",
-    "cannot update",
-    "Enforcing job modify index",
-    "nonexistent namespace",
-    "can't force",
-    "job not found",
-    "Invalid ",
-    "Missing job",
-    "Job ID",
-    "Periodic can only",
-    "priority must be",
-)
-
-
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, Mapping) and value.get("_striv_type") == "secret"
-
-
-def nomad_error(exc: Exception, action: str) -> DriverError:
-    """Translate a python-nomad or requests failure into a DriverError that says whether a retry may help."""
-    response = getattr(exc, "nomad_resp", None)
-    if isinstance(response, requests.Response):
-        status = response.status_code
-        text = (response.text or "").strip() or response.reason or f"HTTP {status}"
-        if status >= 500:
-            retryable = not any(marker in text for marker in REFUSAL_MARKERS)
-        else:
-            retryable = status in (408, 429)
-        return DriverError(
-            f"Nomad refused to {action}: {text}" if not retryable else f"Nomad failed to {action}: {text}",
-            retryable=retryable,
-            status=status,
-        )
-    cause = response if isinstance(response, BaseException) else exc
-    return DriverError(f"Nomad unreachable while trying to {action}: {cause}", retryable=True)
-
 
 class NomadDriver(Driver):
-    """HashiCorp Nomad through python-nomad; see the module docstring for how jobs map to Nomad jobs."""
+    """HashiCorp Nomad through python-nomad; the package docstring tells how striv jobs map to Nomad jobs."""
 
     name = "nomad"
     label = "HashiCorp Nomad"
+    config_model = NomadConfig
+    settings: NomadConfig
 
-    @classmethod
-    def config_problems(cls, config: Any) -> dict[str, str]:
-        problems = super().config_problems(config)
-        if problems:
-            return problems
-        for key in config:
-            if key not in CONFIG_FIELDS:
-                problems[key] = f"unknown field; known: {', '.join(CONFIG_FIELDS)}"
-        if "address" in config and "nomad_url" in config:
-            problems["nomad_url"] = "give either address or its older name nomad_url, not both"
-        address = config.get("address", config.get("nomad_url"))
-        field = "address" if "address" in config or "nomad_url" not in config else "nomad_url"
-        if address is None:
-            problems["address"] = "required (the Nomad HTTP address)"
-        elif (
-            not isinstance(address, str)
-            or urlparse(address).scheme not in ("http", "https")
-            or not urlparse(address).netloc
-        ):
-            problems[field] = f"must be an http(s) URL, got {address!r}"
-        for key in ("namespace", "region", "ca_cert", "client_cert", "client_key", "job_prefix"):
-            if key in config and not isinstance(config[key], str):
-                problems[key] = "must be a string"
-        if "token" in config and not (isinstance(config["token"], str) or _is_secret(config["token"])):
-            problems["token"] = "must be a string or a secret value"
-        if "verify" in config and not isinstance(config["verify"], bool | str):
-            problems["verify"] = "must be true, false or a CA bundle path"
-        timeout = config.get("timeout", DEFAULT_TIMEOUT)
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
-            problems["timeout"] = "must be a positive number of seconds"
-        if "client_key" in config and "client_cert" not in config:
-            problems["client_key"] = "needs client_cert"
-        return problems
+    # --- configuration -------------------------------------------------------------------------------------------
 
     @classmethod
     def normalized_config(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         """Return config with the older ``nomad_url`` renamed to ``address``."""
-        result = dict(config)
-        if "nomad_url" in result:
-            result["address"] = result.pop("nomad_url")
-        return result
+        return normalized(config)
 
     @classmethod
-    def cluster_key(cls, config: Mapping[str, Any]) -> tuple:
+    def cluster_key(cls, config: Mapping[str, Any]) -> tuple[Any, ...]:
         config = cls.normalized_config(config)
         return (str(config["address"]).rstrip("/"), config.get("region") or "", config.get("namespace") or "default")
+
+    @classmethod
+    def job_id_prefix(cls, config: Mapping[str, Any]) -> str:
+        """``job_prefix``, ``striv-`` by default: a job's Nomad ID is the prefix and its UUID."""
+        return config.get("job_prefix", DEFAULT_PREFIX)
 
     # --- client ------------------------------------------------------------------------------------------------
 
     def __init__(self, config: Mapping[str, Any], *, decrypt: Any = None) -> None:
         super().__init__(config, decrypt=decrypt)
         self.config = self.normalized_config(self.config)
-        self.prefix = self.config.get("job_prefix", DEFAULT_PREFIX)
-        self.namespace = self.config.get("namespace") or None
+        self.prefix = self.job_id_prefix(self.config)
+        self.namespace = self.settings.namespace or None
         self._client: nomad.Nomad | None = None
 
     def _token(self) -> str | None:
-        token = self.config.get("token")
-        if _is_secret(token):
+        token = self.settings.token
+        if isinstance(token, SecretValue):
             if self.decrypt is None:
                 raise DriverError("the Nomad token is a secret but no encryption key is configured")
-            return self.decrypt(token["encrypted"])
+            return self.decrypt(token.encrypted)
         return token or None
 
     @property
     def client(self) -> nomad.Nomad:
         if self._client is None:
-            verify: Any = self.config.get("verify", True)
-            if self.config.get("ca_cert") and verify is not False:
-                verify = self.config["ca_cert"]
-            cert: Any = ()
-            if self.config.get("client_cert"):
-                cert = (
-                    (self.config["client_cert"], self.config["client_key"])
-                    if self.config.get("client_key")
-                    else self.config["client_cert"]
-                )
+            settings = self.settings
+            verify: bool | str = settings.verify
+            if settings.ca_cert and verify is not False:
+                verify = settings.ca_cert
+            cert: tuple[str, str] | str | tuple[()] = ()
+            if settings.client_cert:
+                cert = (settings.client_cert, settings.client_key) if settings.client_key else settings.client_cert
             self._client = nomad.Nomad(
-                address=str(self.config["address"]).rstrip("/"),
+                address=settings.url,
                 token=self._token(),
                 namespace=self.namespace,
-                region=self.config.get("region") or None,
-                timeout=self.config.get("timeout", DEFAULT_TIMEOUT),
+                region=settings.region or None,
+                timeout=settings.timeout,
                 verify=verify,
                 cert=cert,
                 session=requests.Session(),
             )
         return self._client
 
-    # --- jobs --------------------------------------------------------------------------------------------------
-
-    def external_id(self, job_id: str, spec: Mapping[str, Any] | None = None) -> str:
-        return f"{self.prefix}{job_id}"
+    # --- specs ---------------------------------------------------------------------------------------------------
 
     @classmethod
     def validate_spec(cls, spec: Mapping[str, Any]) -> None:
         """Check what Nomad would refuse and striv can see without asking: the type and the periodic block."""
         job_type = spec.get("Type", "batch")
         if job_type not in ("batch", "sysbatch", "service", "system"):
-            raise templating.RenderError(f"Type: invalid job type {job_type!r}", param="Type")
+            raise SpecError(f"Type: invalid job type {job_type!r}", field="Type")
         periodic = spec.get("Periodic")
         if periodic is not None:
             if not isinstance(periodic, Mapping):
-                raise templating.RenderError("Periodic must be an object", param="Periodic")
+                raise SpecError("Periodic must be an object", field="Periodic")
             if job_type not in ("batch", "sysbatch"):
-                raise templating.RenderError('Periodic can only be used with "batch" or "sysbatch" jobs', param="Type")
+                raise SpecError('Periodic can only be used with "batch" or "sysbatch" jobs', field="Type")
             try:
                 periodic_validate(periodic)
             except CronError as exc:
-                raise templating.RenderError(str(exc), param=exc.field) from None
+                raise SpecError(str(exc), field=exc.field) from None
 
     @classmethod
-    def next_launches(cls, spec: Mapping[str, Any], count: int = 5) -> list:
-        """The next ``count`` launch times of a rendered spec (empty when it is not periodic)."""
+    def next_launches(cls, spec: Mapping[str, Any], *, count: int, after: datetime | None = None) -> list[datetime]:
+        """The launches of the spec's ``Periodic`` block, in its ``TimeZone``; [] without one or for a bad one."""
+        if not isinstance(spec, Mapping):
+            return []
         try:
-            return periodic_next_launches(spec.get("Periodic"), count=count)
+            return periodic_next_launches(spec.get("Periodic"), now=after, count=count)
         except CronError:
             return []
+
+    # --- jobs --------------------------------------------------------------------------------------------------
+
+    def external_id(self, job_id: str, spec: Mapping[str, Any] | None = None) -> str:
+        return f"{self.prefix}{job_id}"
 
     def job_payload(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> dict:
         """The ``Job`` object sent to Nomad for a rendered spec."""
@@ -356,7 +268,7 @@ class NomadDriver(Driver):
             gc.disable()
             try:
                 infos: list[RunInfo] = []
-                for alloc in _alloc_page_decode(response):
+                for alloc in alloc_page_decode(response):
                     if int(alloc.get("CreateIndex", 0)) <= after:
                         return infos, None
                     info = alloc_run_info(alloc, self.job_ref(alloc.get("JobID", ""), prefixes))
@@ -413,7 +325,7 @@ class NomadDriver(Driver):
         active: list[RunInfo] = []
         while True:
             response = self._allocations_page(dict(params))
-            for alloc in _alloc_page_decode(response):
+            for alloc in alloc_page_decode(response):
                 info = alloc_run_info(alloc, self.job_ref(alloc.get("JobID", ""), prefixes))
                 if info is not None:
                     active.append(info)
@@ -465,210 +377,3 @@ class NomadDriver(Driver):
                     del data[max_bytes:]
                     break
         return LogChunk(data=bytes(data), offset=start, next_offset=start + len(data), complete=complete)
-
-
-# --- allocations to runs -----------------------------------------------------------------------------------------
-
-
-class _EventFields(TypedDict, total=False):
-    Type: Any
-    Message: Any
-    DisplayMessage: Any
-    Details: Any
-    ExitCode: Any
-
-
-class _TaskStateFields(TypedDict, total=False):
-    State: Any
-    Failed: Any
-    StartedAt: Any
-    FinishedAt: Any
-    Events: list[_EventFields] | None
-
-
-class _AllocFields(TypedDict, total=False):
-    """What runs_new, runs_active and alloc_run_info read of an allocation list stub: keep them in step."""
-
-    ID: Any
-    JobID: Any
-    ClientStatus: Any
-    ClientDescription: Any
-    CreateIndex: Any
-    CreateTime: Any
-    ModifyTime: Any
-    TaskStates: dict[str, _TaskStateFields] | None
-
-
-# A page of 1,000 stubs with task states is ~3 MB of JSON, mostly event fields striv never reads: decoding only the
-# fields above into plain dicts takes a quarter of the time of a full decode and builds a tenth of the objects.
-_ALLOC_PAGE = msgspec.json.Decoder(list[_AllocFields])
-
-
-def _alloc_page_decode(response: requests.Response) -> list[dict[str, Any]]:
-    """Return a page of allocation stubs, each a dict of the `_AllocFields` it has; raises ValueError for bad JSON."""
-    return _ALLOC_PAGE.decode(response.content)
-
-
-def _nanos(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromtimestamp(int(value) / 1e9, tz=UTC)
-
-
-_FRACTION = re.compile(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$")
-
-
-def _rfc3339(value: Any) -> datetime | None:
-    # Nomad writes null or 0001-01-01T00:00:00Z for a zero time, and nanosecond fractions.
-    if not value:
-        return None
-    text = str(value)
-    if text.startswith("0001-"):
-        return None
-    try:
-        # Python 3.11+ reads a trailing "Z" and drops fraction digits past the sixth: Nomad's form as it comes.
-        return datetime.fromisoformat(text)
-    except ValueError:
-        pass
-    text = text.replace("Z", "+00:00")
-    match = _FRACTION.match(text)
-    if match and match.group(2):
-        text = match.group(1) + match.group(2)[:7] + match.group(3)
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-STATUS_MAP = {"pending": "pending", "running": "running", "complete": "successful", "failed": "failed", "lost": "lost"}
-
-
-def _task_info(name: str, state: Mapping[str, Any]) -> TaskInfo:
-    exit_code = None
-    message = ""
-    for event in state.get("Events") or ():
-        kind = event.get("Type")
-        if kind == "Terminated":
-            code = event["ExitCode"] if "ExitCode" in event else (event.get("Details") or {}).get("exit_code")
-            try:
-                exit_code = int(code) if code is not None else None
-            except (TypeError, ValueError):
-                exit_code = None
-        text = event.get("DisplayMessage") or event.get("Message") or ""
-        if text:
-            message = f"{kind}: {text}" if kind else text
-    return TaskInfo(
-        name=name,
-        state=state.get("State") or "pending",
-        failed=bool(state.get("Failed")),
-        exit_code=exit_code,
-        started=_rfc3339(state.get("StartedAt")),
-        finished=_rfc3339(state.get("FinishedAt")),
-        message=message,
-    )
-
-
-def alloc_run_info(alloc: Mapping[str, Any], job_ref: str | None) -> RunInfo | None:
-    """Translate a Nomad allocation (list stub or full) into a RunInfo; None when it is not a striv job's run.
-
-    List pages are decoded with only the fields of `_AllocFields`: a field read here must be listed there too.
-    """
-    if not job_ref:
-        return None
-    states = alloc.get("TaskStates")
-    tasks = tuple([_task_info(name, states[name]) for name in sorted(states)]) if states else ()
-    client_status = alloc.get("ClientStatus", "pending")
-    status = STATUS_MAP.get(client_status, "lost")
-    reason = ""
-    if client_status == "unknown":
-        reason = "the Nomad client running it disconnected (status unknown)"
-    elif client_status == "lost":
-        reason = alloc.get("ClientDescription") or "the node running it was lost"
-    elif client_status == "failed":
-        failing = [t for t in tasks if t.failed] or list(tasks)
-        reason = (failing[0].message if failing else "") or alloc.get("ClientDescription") or "failed"
-    exit_code = None
-    failed_code = None
-    started = None
-    finished = None
-    for task in tasks:
-        code = task.exit_code
-        if code is not None:
-            if task.failed and failed_code is None:
-                failed_code = code
-            if exit_code is None or code > exit_code:
-                exit_code = code
-        if task.started and (started is None or task.started < started):
-            started = task.started
-        if task.finished and (finished is None or task.finished > finished):
-            finished = task.finished
-    if failed_code is not None:
-        exit_code = failed_code
-    if status in ("successful", "failed", "lost"):
-        finished = finished or _nanos(alloc.get("ModifyTime"))
-    else:
-        finished = None
-    return RunInfo(
-        external_id=alloc["ID"],
-        job_ref=job_ref,
-        status=status,
-        created=_nanos(alloc.get("CreateTime")) or datetime.now(tz=UTC),
-        started=started,
-        finished=finished,
-        exit_code=exit_code if status != "running" else None,
-        reason=reason,
-        tasks=tasks,
-        create_index=int(alloc.get("CreateIndex", 0)),
-    )
-
-
-# --- plan diffs --------------------------------------------------------------------------------------------------
-
-_SIGN = {"Added": "+", "Deleted": "-", "Edited": "~", "None": " "}
-
-
-def diff_text(diff: Mapping[str, Any]) -> str:
-    """Render Nomad's structured plan diff as indented text, one changed field per line; '' when nothing changes."""
-    if not diff or diff.get("Type", "None") == "None":
-        return ""
-    lines: list[str] = [f"{_SIGN.get(diff.get('Type'), '~')} Job: {diff.get('ID', '')}"]
-    _diff_lines(diff, lines, indent=1)
-    for group in diff.get("TaskGroups") or []:
-        if group.get("Type") == "None":
-            continue
-        updates = ", ".join(f"{count} {kind}" for kind, count in (group.get("Updates") or {}).items())
-        lines.append(
-            f"  {_SIGN.get(group.get('Type'), '~')} Task group: {group.get('Name')}"
-            + (f" ({updates})" if updates else "")
-        )
-        _diff_lines(group, lines, indent=2)
-        for task in group.get("Tasks") or []:
-            if task.get("Type") == "None":
-                continue
-            notes = ", ".join(task.get("Annotations") or [])
-            lines.append(
-                f"    {_SIGN.get(task.get('Type'), '~')} Task: {task.get('Name')}" + (f" ({notes})" if notes else "")
-            )
-            _diff_lines(task, lines, indent=3)
-    return "\n".join(lines)
-
-
-def _diff_lines(node: Mapping[str, Any], lines: list[str], *, indent: int) -> None:
-    pad = "  " * indent
-    for field in node.get("Fields") or []:
-        if field.get("Type") == "None":
-            continue
-        sign = _SIGN.get(field.get("Type"), "~")
-        old, new = field.get("Old", ""), field.get("New", "")
-        if field.get("Type") == "Added":
-            lines.append(f"{pad}{sign} {field.get('Name')}: {new!r}")
-        elif field.get("Type") == "Deleted":
-            lines.append(f"{pad}{sign} {field.get('Name')}: {old!r}")
-        else:
-            lines.append(f"{pad}{sign} {field.get('Name')}: {old!r} => {new!r}")
-    for obj in node.get("Objects") or []:
-        if obj.get("Type") == "None":
-            continue
-        lines.append(f"{pad}{_SIGN.get(obj.get('Type'), '~')} {obj.get('Name')} {{")
-        _diff_lines(obj, lines, indent=indent + 1)
-        lines.append(f"{pad}  }}")

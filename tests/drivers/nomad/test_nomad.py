@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import requests
 
-from striv import templating
 from striv.drivers import driver_choices, get_driver
-from striv.drivers.base import DriverConfigError
-from striv.drivers.nomad import NomadDriver, alloc_run_info, diff_text, nomad_error
+from striv.drivers.base import DriverConfigError, SpecError
+from striv.drivers.nomad import NomadDriver
+from striv.drivers.nomad.diff import diff_text
+from striv.drivers.nomad.errors import nomad_error
+from striv.drivers.nomad.translate import alloc_run_info
 
 
 class FakeError(Exception):
@@ -183,13 +185,13 @@ def test_diff_text_lists_changed_fields_readably():
     ],
 )
 def test_validate_spec_names_the_field(spec, field):
-    with pytest.raises(templating.RenderError) as info:
+    with pytest.raises(SpecError) as info:
         NomadDriver.validate_spec(spec)
-    assert info.value.param == field
+    assert info.value.field == field
 
 
 def test_next_launches_follow_nomad_cron_semantics():
-    launches = NomadDriver.next_launches({"Periodic": {"Spec": "*/15 * * * * *"}})
+    launches = NomadDriver.next_launches({"Periodic": {"Spec": "*/15 * * * * *"}}, count=5)
     assert len(launches) == 5
     assert all((b - a).total_seconds() == 900 for a, b in zip(launches, launches[1:], strict=False))
-    assert NomadDriver.next_launches({"Type": "batch"}) == []
+    assert NomadDriver.next_launches({"Type": "batch"}, count=5) == []

@@ -1,0 +1,96 @@
+"""The Nomad driver's ``driver_config``, as a declarative schema (``NomadConfig``).
+
+Messages stay in striv's wording (``worded``), so load-state and the driver report ``must be a string`` rather than
+the schema library's text; every problem is reported at once, each at its path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from striv.drivers.base import ConfigPath, DriverConfig, worded
+
+DEFAULT_PREFIX = "striv-"
+DEFAULT_TIMEOUT = 10
+
+
+def _http_url(address: str | None) -> str | None:
+    if address is None:  # absent: rules() says whether one of the two names is required
+        return None
+    parts = urlparse(address)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("not an http(s) URL")
+    return address
+
+
+HttpAddress = Annotated[
+    str | SkipJsonSchema[None], AfterValidator(_http_url), worded("must be an http(s) URL, got {input}")
+]
+Text = Annotated[str, worded("must be a string")]
+
+
+class SecretValue(BaseModel):
+    """A secret value object: decrypted with striv's key only when the driver uses it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    striv_type: Literal["secret"] = Field(alias="_striv_type")
+    encrypted: Any = Field(default=None, description="the ciphertext made by encrypt-value")
+
+
+class NomadConfig(DriverConfig):
+    """How striv reaches one Nomad cluster (and namespace)."""
+
+    address: HttpAddress = Field(
+        default=None, description="Nomad HTTP address, e.g. http://nomad.internal:4646 (required)"
+    )
+    nomad_url: HttpAddress = Field(default=None, description="older name of address")
+    token: Annotated[str | SecretValue, worded("must be a string or a secret value")] = Field(
+        default="", description="ACL token (a secret value is decrypted only when used)"
+    )
+    namespace: Text = Field(default="", description="Nomad namespace (default: default)")
+    region: Text = Field(default="", description="Nomad region")
+    ca_cert: Text = Field(default="", description="path of a CA bundle to verify the server")
+    client_cert: Text = Field(default="", description="path of a client certificate for mutual TLS")
+    client_key: Text = Field(default="", description="path of the client certificate's key")
+    verify: Annotated[bool | str, worded("must be true, false or a CA bundle path")] = Field(
+        default=True, description="verify TLS certificates (default true)"
+    )
+    job_prefix: Text = Field(default=DEFAULT_PREFIX, description="prefix of Nomad job IDs (default striv-)")
+    timeout: Annotated[float, Field(gt=0), worded("must be a positive number of seconds")] = Field(
+        default=DEFAULT_TIMEOUT, description="seconds to wait for an answer (default 10)"
+    )
+
+    @classmethod
+    def rules(cls, data: Mapping[str, Any]) -> list[tuple[ConfigPath, str]]:
+        broken: list[tuple[ConfigPath, str]] = []
+        if "address" in data and "nomad_url" in data:
+            broken.append((("nomad_url",), "give either address or its older name nomad_url, not both"))
+        if data.get("address", data.get("nomad_url")) is None:
+            broken.append((("address",), "required (the Nomad HTTP address)"))
+        if "client_key" in data and "client_cert" not in data:
+            broken.append((("client_key",), "needs client_cert"))
+        return broken
+
+    @property
+    def url(self) -> str:
+        """The Nomad HTTP address, without a trailing slash, under either of its names."""
+        return str(self.address or self.nomad_url).rstrip("/")
+
+
+def normalized(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``config`` with the older ``nomad_url`` renamed to ``address``."""
+    result = dict(config)
+    if "nomad_url" in result:
+        result["address"] = result.pop("nomad_url")
+    return result
+
+
+def is_secret(value: Any) -> bool:
+    """True for a secret value object (``{"_striv_type": "secret", ...}``)."""
+    return isinstance(value, Mapping) and value.get("_striv_type") == "secret"
