@@ -323,9 +323,9 @@ def _day_parts(dom_entries: list[_Entry], dow_entries: list[_Entry]) -> tuple[_D
             if entry.special and entry.special.endswith("W"):
                 parts.append(_DayPart(entry.special, "*", weekday_nearest_to=int(entry.special[:-1])))
     if dow_restricted:
-        plain = frozenset().union(*(entry.values for entry in dow_entries))
-        if plain:
-            parts.append(_DayPart("*", _croniter_list(plain)))
+        weekdays = frozenset().union(*(entry.values for entry in dow_entries))
+        if weekdays:
+            parts.append(_DayPart("*", _croniter_list(weekdays)))
         specials = sorted({entry.special for entry in dow_entries if entry.special})
         parts.extend(_DayPart("*", special) for special in specials)
     return tuple(parts)
