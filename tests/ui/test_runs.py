@@ -253,6 +253,20 @@ def test_download_streams_the_whole_log_as_an_attachment(viewer_client, job, fak
     assert response["Content-Disposition"].endswith('-run-stderr.log"')
 
 
+def test_download_of_a_job_named_with_non_ascii_and_cr_lf_has_a_safe_utf8_filename(viewer_client, estate):
+    job = job_services.job_create(
+        name="Zürich\r\nX-Evil: 1", execution=estate["execution"], values=[estate["acme"]], params={}
+    )
+    run = make_run(job)
+    response = viewer_client.get(reverse("runs:log_download", args=[run.pk]) + "?task=run&stream=stdout")
+    assert response.status_code == 200
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment; filename*=utf-8''Z%C3%BCrich%0D%0AX-Evil%3A%201-striv-")
+    assert disposition.endswith("-run-stdout.log")
+    assert "\r" not in disposition and "\n" not in disposition
+    assert "X-Evil" not in response.headers
+
+
 def test_unknown_task_or_stream_is_404(viewer_client, job, fake_logs):
     fake_logs(b"x")
     run = make_run(job)
