@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 
@@ -136,7 +137,7 @@ def test_log_panel_shows_stdout_tabs_banner_and_download(viewer_client, job, fak
     assert html.lstrip().startswith('<div id="log-panel"')
     assert "hello\nworld\n</pre>" in html
     assert 'role="tab" id="tab-stdout"' in html and 'aria-selected="true"' in html
-    assert "<strong>Archived</strong>" in html
+    assert "<strong>Archived</strong>" in html and "(12\xa0bytes)" in html
     assert f'href="/runs/{run.pk}/log/download/?task=run&amp;stream=stdout"' in html
     assert "log-follow" not in html  # a finished run is not followed
 
@@ -178,6 +179,7 @@ def test_a_long_log_shows_its_tail_first_with_load_earlier(viewer_client, job, f
     assert f"before={before}" in response.context["earlier_url"]
     html = response.content.decode()
     assert "Load earlier" in html and 'hx-target="#log-earlier"' in html
+    assert f"Load earlier ({filesizeformat(before)} before)" in html
 
     earlier = viewer_client.get(response.context["earlier_url"], **HTMX)
     html = earlier.content.decode()
