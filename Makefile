@@ -7,8 +7,12 @@ run:
 test:
 	bash scripts/test.sh
 
+# the venv scripts/setup.sh creates; `make lint VENV=/path/to/venv` uses another one
+VENV ?= .venv
+
+# style, formatting, types and the import layers (run `bash scripts/setup.sh test` once first)
 lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy && $(VENV)/bin/lint-imports
 
 bench:
 	bash scripts/bench.sh

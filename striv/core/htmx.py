@@ -18,7 +18,7 @@ def htmx_partial(request: HttpRequest) -> bool:
     Boosted links and history restores want the whole page, so they get the full rendering.
     """
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def render_page(

@@ -71,6 +71,8 @@ def encrypt(cleartext: str) -> dict:
 def _verified(key_digest: str, encrypted: str) -> bool:
     # Remembers only that a ciphertext decrypts under a key, never the cleartext.
     private = private_key_pem()
+    if not private:
+        raise NoEncryptionKey()
     crypto.value_decrypt(encrypted, private_pem=private)
     return True
 

@@ -3,11 +3,13 @@ from django.contrib import admin
 from striv.core.admin_utils import ReadOnlyAdmin
 from striv.dimensions.models import Dimension, DimensionValue
 
+VALUE_FIELDS = ("key", "label", "params")
+
 
 class DimensionValueInline(admin.TabularInline):
     model = DimensionValue
-    fields = ["key", "label", "params"]
-    readonly_fields = fields
+    fields = VALUE_FIELDS
+    readonly_fields = VALUE_FIELDS
     extra = 0
     can_delete = False
 

@@ -1,5 +1,7 @@
 """Job admin: edits go through the job services, so the admin renders and validates like the UI and API."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
@@ -31,9 +33,10 @@ class JobAdminForm(forms.ModelForm):
             current = {jv.dimension_id: jv.value_id for jv in self.instance.job_values.all()}
         for dimension in self.dimensions:
             name = _dimension_field(dimension)
-            if name in self.fields:
-                self.fields[name].queryset = DimensionValue.objects.filter(dimension=dimension)
-                self.fields[name].initial = current.get(dimension.pk)
+            field = self.fields.get(name)
+            if isinstance(field, forms.ModelChoiceField):
+                field.queryset = DimensionValue.objects.filter(dimension=dimension)
+                field.initial = current.get(dimension.pk)
 
     def selected_values(self) -> list[DimensionValue]:
         return [
@@ -42,8 +45,9 @@ class JobAdminForm(forms.ModelForm):
             if self.cleaned_data.get(_dimension_field(d))
         ]
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if self.errors or not data.get("execution"):
             return data
         # The admin's only chance to show a form error is clean(); save_model() cannot refuse with one.
@@ -94,8 +98,8 @@ class JobAdmin(admin.ModelAdmin):
             for d in Dimension.objects.order_by("priority", "key")
         }
 
-    def get_fields(self, request, obj=None) -> list[str]:
-        return ["name", "execution", *self._dimension_fields(), "params", *READONLY]
+    def get_fields(self, request, obj=None) -> tuple[str, ...]:
+        return ("name", "execution", *self._dimension_fields(), "params", *READONLY)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         extra = self._dimension_fields()

@@ -46,6 +46,8 @@ class ExecutionChoiceField(forms.ModelChoiceField):
 
 
 class ValueChoiceField(forms.ModelChoiceField):
+    dimension: Dimension
+
     def label_from_instance(self, obj: DimensionValue) -> str:
         return f"{obj.label} ({obj.key})" if obj.label else obj.key
 

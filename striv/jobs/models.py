@@ -42,7 +42,9 @@ class Job(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200)
     execution = models.ForeignKey(Execution, on_delete=models.PROTECT, related_name="jobs")
-    values = models.ManyToManyField(DimensionValue, through="JobValue", related_name="jobs", blank=True)
+    values: "models.ManyToManyField[DimensionValue, JobValue]" = models.ManyToManyField(
+        DimensionValue, through="JobValue", related_name="jobs", blank=True
+    )
     params = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)

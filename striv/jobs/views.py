@@ -202,7 +202,7 @@ def job_bulk(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return redirect_after_post(request, back)
     action = form.cleaned_data["action"]
     jobs = list(form.cleaned_data["ids"].select_related("execution").order_by("name"))
@@ -261,7 +261,7 @@ def _form_context(
     if form.is_bound:
         for name, field_errors in form.errors.items():
             if name in form.fields and name != "version":
-                errors.fields.setdefault(name, " ".join(field_errors))
+                errors.fields.setdefault(name, " ".join(map(str, field_errors)))
     return {
         "form": form,
         "rows": rows,
@@ -387,9 +387,9 @@ def _draft(request: HttpRequest) -> tuple[JobForm, list[ParamRow], dict[str, Any
     for dimension in dimensions:
         name = dimension_field(dimension)
         if name in form.errors:
-            errors.fields[name] = " ".join(form.errors[name])
+            errors.fields[name] = " ".join(map(str, form.errors[name]))
     if "execution" in form.errors and request.POST.get("execution"):
-        errors.fields["execution"] = " ".join(form.errors["execution"])
+        errors.fields["execution"] = " ".join(map(str, form.errors["execution"]))
     return form, rows, params, errors
 
 

@@ -94,7 +94,8 @@ class LogSliceSerializer(serializers.Serializer):
     offset = serializers.IntegerField(help_text="Where the text starts.")
     next_offset = serializers.IntegerField(help_text="Where to read on for more.")
     size = serializers.IntegerField(allow_null=True, help_text="The whole stream's size when known.")
-    source = serializers.ChoiceField(
+    # a declared field named like Field.source: the serializer metaclass moves it out of the class attributes
+    source = serializers.ChoiceField(  # type: ignore[assignment]
         choices=["archive", "live", "expired"],
         help_text="archive: striv's copy; live: read from the cluster; expired: neither has the logs any more.",
     )

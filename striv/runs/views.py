@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import urlencode
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_GET
 
 from striv.core.htmx import render_page
@@ -228,7 +228,7 @@ def run_log(request: HttpRequest, pk: int) -> HttpResponse:
 
 @viewer_required
 @require_GET
-def run_log_download(request: HttpRequest, pk: int) -> HttpResponse:
+def run_log_download(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     """The whole of one task stream as a text file."""
     run = _run_or_404(pk)
     task, stream = _log_params(request, run)
@@ -243,6 +243,7 @@ def run_log_download(request: HttpRequest, pk: int) -> HttpResponse:
             offset = read.next_offset
 
     response = StreamingHttpResponse(chunks(), content_type="text/plain; charset=utf-8")
-    name = f"{run.job.name}-{run.external_id}-{task}-{stream}.log".replace('"', "").replace("/", "_")
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    name = f"{run.job.name}-{run.external_id}-{task}-{stream}.log".replace("/", "_")
+    # quotes an ASCII name, and sends any other (non-ASCII, control characters such as CR/LF) as RFC 5987 UTF-8
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name) or "attachment"
     return response

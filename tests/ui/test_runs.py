@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils import timezone
 
@@ -136,7 +137,7 @@ def test_log_panel_shows_stdout_tabs_banner_and_download(viewer_client, job, fak
     assert html.lstrip().startswith('<div id="log-panel"')
     assert "hello\nworld\n</pre>" in html
     assert 'role="tab" id="tab-stdout"' in html and 'aria-selected="true"' in html
-    assert "<strong>Archived</strong>" in html
+    assert "<strong>Archived</strong>" in html and "(12\xa0bytes)" in html
     assert f'href="/runs/{run.pk}/log/download/?task=run&amp;stream=stdout"' in html
     assert "log-follow" not in html  # a finished run is not followed
 
@@ -178,6 +179,7 @@ def test_a_long_log_shows_its_tail_first_with_load_earlier(viewer_client, job, f
     assert f"before={before}" in response.context["earlier_url"]
     html = response.content.decode()
     assert "Load earlier" in html and 'hx-target="#log-earlier"' in html
+    assert f"Load earlier ({filesizeformat(before)} before)" in html
 
     earlier = viewer_client.get(response.context["earlier_url"], **HTMX)
     html = earlier.content.decode()
@@ -251,6 +253,20 @@ def test_download_streams_the_whole_log_as_an_attachment(viewer_client, job, fak
     assert b"".join(response.streaming_content) == data
     assert response["Content-Disposition"].startswith('attachment; filename="acme nightly-')
     assert response["Content-Disposition"].endswith('-run-stderr.log"')
+
+
+def test_download_of_a_job_named_with_non_ascii_and_cr_lf_has_a_safe_utf8_filename(viewer_client, estate):
+    job = job_services.job_create(
+        name="Zürich\r\nX-Evil: 1", execution=estate["execution"], values=[estate["acme"]], params={}
+    )
+    run = make_run(job)
+    response = viewer_client.get(reverse("runs:log_download", args=[run.pk]) + "?task=run&stream=stdout")
+    assert response.status_code == 200
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment; filename*=utf-8''Z%C3%BCrich%0D%0AX-Evil%3A%201-striv-")
+    assert disposition.endswith("-run-stdout.log")
+    assert "\r" not in disposition and "\n" not in disposition
+    assert "X-Evil" not in response.headers
 
 
 def test_unknown_task_or_stream_is_404(viewer_client, job, fake_logs):

@@ -77,7 +77,7 @@ class CursorPagination(pagination.CursorPagination):
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 500
-    ordering = ("-created", "-id")
+    ordering: tuple[str, ...] = ("-created", "-id")
 
     def paginate_queryset(self, queryset, request, view=None):
         try:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from django.utils.http import parse_etags, quote_etag
 from drf_spectacular.utils import OpenApiParameter
 
 from striv.core.api.problems import Problem
 
-_ETAG_RE = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
-
 
 def etag(version: int) -> str:
     """The strong ETag of a versioned object: its version number, quoted."""
-    return f'"{version}"'
+    return quote_etag(str(version))
 
 
 def if_match_version(request: Any, current: int) -> int | None:
@@ -25,17 +23,16 @@ def if_match_version(request: Any, current: int) -> int | None:
     when no listed tag matches (weak tags never match, as RFC 9110 requires for If-Match).
     """
     header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+    if header is None:
         return None
-    tags, position = [], 0
-    while position < len(header):
-        match = _ETAG_RE.match(header, position)
-        if not match:
-            raise stale(current, 'If-Match is not a list of entity tags such as "3"')
-        if not match.group(1):
-            tags.append(match.group(2))
-        position = match.end()
-    if str(current) in tags:
+    tags = parse_etags(header)
+    if tags == ["*"]:
+        return None
+    # parse_etags drops the list members that are not entity tags; a header with any of them is malformed
+    if len(tags) != len([member for member in header.split(",") if member.strip()]):
+        raise stale(current, 'If-Match is not a list of entity tags such as "3"')
+    # strong comparison: W/"3" differs from "3"
+    if etag(current) in tags:
         return current
     raise stale(current, f"If-Match {header.strip()} does not match the current version {etag(current)}")
 

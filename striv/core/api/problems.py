@@ -161,7 +161,7 @@ def problem_document(exc: exceptions.APIException, status: int) -> dict[str, Any
         errors = list(_flatten(exc.detail, None))
         problem = invalid(errors)
         return problem_document(problem, 400)
-    detail = exc.detail
+    detail: Any = exc.detail
     if isinstance(detail, list | dict):
         detail = "; ".join(e["detail"] for e in _flatten(detail, None))
     return {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": str(detail)}
@@ -188,7 +188,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         set_rollback()
         exc = Problem(500, "An unexpected error occurred; it was logged.")
         response = Response(status=500)
-    document = problem_document(exc, response.status_code)
+    document = problem_document(exc, response.status_code)  # type: ignore[arg-type]  # DRF answers APIExceptions only
     response.data = document
     response.content_type = PROBLEM_CONTENT_TYPE
     request = context.get("request")
@@ -228,4 +228,4 @@ class ProblemSerializer(serializers.Serializer):
     title = serializers.CharField(help_text="A short summary of the problem type.")
     status = serializers.IntegerField(help_text="The HTTP status code.")
     detail = serializers.CharField(help_text="An explanation of this occurrence.")
-    errors = ProblemFieldErrorSerializer(many=True, required=False, help_text="Field-level errors of invalid input.")
+    errors = ProblemFieldErrorSerializer(many=True, required=False, help_text="Field-level errors of invalid input.")  # type: ignore[assignment]

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from rest_framework import serializers
 
 from striv.core.api.problems import django_validation_errors, invalid
 
 _NUL = "\x00"
+
+if TYPE_CHECKING:
+    # the mixin goes before a serializer class, whose ``fields`` and ``to_internal_value`` it uses
+    _MixinBase = serializers.Serializer
+else:
+    _MixinBase = object
 
 
 def json_text_problem(value: Any, path: str = "") -> str | None:
@@ -48,7 +55,7 @@ def validate_storable_json(value: Any) -> Any:
     return value
 
 
-class StrictSerializerMixin:
+class StrictSerializerMixin(_MixinBase):
     """Reject unknown fields instead of ignoring them.
 
     Read-only fields count as known (and are ignored), so an object fetched with GET can be sent back with changes.
@@ -80,7 +87,7 @@ class ValidatedModelSerializer(StrictSerializerMixin, serializers.ModelSerialize
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
-        model = self.Meta.model
+        model: type[models.Model] = self.Meta.model
         instance = (
             model()
             if self.instance is None

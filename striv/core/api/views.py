@@ -7,7 +7,7 @@ import re
 import tomllib
 from functools import cache
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -202,8 +202,8 @@ class NotFoundView(APIView):
     permission_classes: list = []
     schema = None
 
-    def options(self, request: Any, *args: Any, **kwargs: Any) -> None:
+    def options(self, request: Any, *args: Any, **kwargs: Any) -> NoReturn:
         raise exceptions.NotFound(f"no API endpoint at {request.path}")
 
-    def http_method_not_allowed(self, request: Any, *args: Any, **kwargs: Any) -> None:
+    def http_method_not_allowed(self, request: Any, *args: Any, **kwargs: Any) -> NoReturn:
         raise exceptions.NotFound(f"no API endpoint at {request.path}")

@@ -145,18 +145,6 @@ def layer_badge(layer: str) -> str:
 
 
 @register.filter
-def filesize(value: int | None) -> str:
-    if value is None:
-        return ""
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
-
-
-@register.filter
 def get_item(mapping: Any, key: str) -> Any:
     """``mapping[key]`` for keys a template cannot spell (``errors.fields|get_item:name``); "" when absent."""
     try:

@@ -1,6 +1,7 @@
 """manage.py create-token USER [--role ROLE] [--create] | --revoke: issue or revoke a user's API token."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -24,6 +25,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, username: str, revoke: bool, role: str | None, create: bool, **options) -> None:
         User = get_user_model()
+        user: AbstractBaseUser | None
         if create and not revoke:
             user, created = User.objects.get_or_create(username=username)
             if created:
