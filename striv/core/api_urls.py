@@ -4,11 +4,12 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from striv.core.api.views import HealthView, NotFoundView, PublicKeyView, StateView, striv_version
+from striv.core.api.views import HealthView, NotFoundView, PublicKeyView, striv_version
 from striv.dimensions.api import DimensionViewSet
 from striv.executions.api import ExecutionViewSet
 from striv.jobs.api import JobViewSet
 from striv.runs.api import RunViewSet
+from striv.state.api import StateView
 
 app_name = "api"
 

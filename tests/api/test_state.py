@@ -9,10 +9,10 @@ import json
 import pytest
 from django.core.management import call_command
 
-from striv.core.state import state_dump
 from striv.dimensions.models import DimensionValue
 from striv.executions.models import Execution
 from striv.jobs.models import Job
+from striv.state.dump import state_dump
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db

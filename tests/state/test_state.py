@@ -10,11 +10,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from striv.core import crypto
-from striv.core.state import StateError, state_dump, state_load, state_parse, state_read
 from striv.dimensions.models import Dimension, DimensionValue
 from striv.executions.models import Execution
 from striv.jobs import services
 from striv.jobs.models import Job
+from striv.state.dump import state_dump
+from striv.state.load import state_load, state_read
+from striv.state.schema import StateError, state_parse
 from tests.conftest import EXAMPLES
 from tests.factories import SIMPLE_TEMPLATE
 
