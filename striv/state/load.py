@@ -205,8 +205,8 @@ def state_load(*, state: StateDocument, dry_run: bool = False, progress: Progres
     touched_values: set[int] = set()
     touched_dimensions: set[int] = set()
 
-    for key, item in state.executions.items():
-        fields = _execution_fields(key, item)
+    for key, execution_item in state.executions.items():
+        fields = _execution_fields(key, execution_item)
         existing = executions.get(key)
         if existing is None:
             execution = Execution(key=key, **fields)
@@ -223,18 +223,18 @@ def state_load(*, state: StateDocument, dry_run: bool = False, progress: Progres
             diff.executions_changed.append(key)
 
     for key, item in state.dimensions.items():
-        fields = {"priority": item.priority, "label": item.label or "", "description": item.description or ""}
+        dimension_fields = {"priority": item.priority, "label": item.label or "", "description": item.description or ""}
         dimension = dimensions.get(key)
         if dimension is None:
-            dimension = Dimension(key=key, **fields)
+            dimension = Dimension(key=key, **dimension_fields)
             dimension.full_clean()
             dimension.save()
             dimensions[key] = dimension
             diff.dimensions_added.append(key)
-        elif _differs(dimension, fields):
+        elif _differs(dimension, dimension_fields):
             if dimension.priority != item.priority:
                 touched_dimensions.add(dimension.pk)
-            for name, value in fields.items():
+            for name, value in dimension_fields.items():
                 setattr(dimension, name, value)
             dimension.full_clean()
             dimension.save()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
 from striv import templating
@@ -35,7 +36,7 @@ Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=100)]
 # Names and labels, as long as their database columns allow.
 Label = Annotated[str, StringConstraints(max_length=200)]
 # A keyed map refuses keys that do not match (patternProperties alone would let them through).
-_KEYED = {"additionalProperties": False}
+_KEYED: JsonDict = {"additionalProperties": False}
 
 
 class _Strict(BaseModel):

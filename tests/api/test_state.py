@@ -99,6 +99,16 @@ def test_malformed_state_is_400_naming_each_path(document, admin):
     assert Execution.objects.get(key="greeter").driver == "nomad"
 
 
+def test_malformed_state_fields_are_the_problem_paths_whatever_the_keys(document, admin):
+    changed = copy.deepcopy(document)
+    changed["executions"]["greeter"]["driver_config"]["address"] = "nomad:4646"
+    changed["dimensions"]["customer"]["values"]["no good: key"] = {"params": {}}
+    problem = assert_problem(post(admin, changed), 400)
+    errors = {error["field"]: error["detail"] for error in problem["errors"]}
+    assert errors["executions.greeter.driver_config.address"].startswith("must be an http(s) URL")
+    assert errors["dimensions.customer.values.no good: key"].startswith("keys use letters, digits")
+
+
 @pytest.mark.parametrize(
     "body, query",
     [(None, ""), ([1, 2], ""), ({"executions": {}, "dimensions": {}}, "?dry_run=maybe")],
