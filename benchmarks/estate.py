@@ -39,7 +39,8 @@ def one_core() -> None:
 
 def load_state(address: str | None = None) -> None:
     """Load the multi-customer state, optionally pointing both executions at ``address``."""
-    from striv.core.state import state_load, state_parse, state_read
+    from striv.state.load import state_load, state_read
+    from striv.state.schema import state_parse
 
     data = state_read(STATE)
     if address:

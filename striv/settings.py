@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "striv.dimensions",
     "striv.jobs",
     "striv.runs",
+    "striv.state",
 ]
 
 MIDDLEWARE = [

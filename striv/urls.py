@@ -11,11 +11,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from striv.core import views as core_views
-from striv.core.api.views import NotFoundView, PublicKeyView, StateView, striv_version
+from striv.core.api.views import NotFoundView, PublicKeyView, striv_version
 from striv.dimensions.api import DimensionViewSet
 from striv.executions.api import ExecutionViewSet, HealthView
 from striv.jobs.api import JobViewSet
 from striv.runs.api import RunViewSet
+from striv.state.api import StateView
 
 admin.site.site_header = "striv administration"
 admin.site.site_title = "striv"

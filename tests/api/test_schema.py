@@ -32,11 +32,12 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from striv.core import roles
-from striv.core.state import state_load, state_parse, state_read
 from striv.dimensions.models import Dimension, DimensionValue
 from striv.executions.models import Execution
 from striv.jobs import services
 from striv.runs.models import Run
+from striv.state.load import state_load, state_read
+from striv.state.schema import state_parse
 from tests.api.conftest import make_user
 from tests.conftest import EXAMPLES
 

@@ -9,10 +9,10 @@ import json
 import pytest
 from django.core.management import call_command
 
-from striv.core.state import state_dump
 from striv.dimensions.models import DimensionValue
 from striv.executions.models import Execution
 from striv.jobs.models import Job
+from striv.state.dump import state_dump
 from tests.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +97,16 @@ def test_malformed_state_is_400_naming_each_path(document, admin):
     assert {"executions.greeter.driver", "dimensions.level.priority"} <= fields
     assert None in fields  # the unknown top-level field
     assert Execution.objects.get(key="greeter").driver == "nomad"
+
+
+def test_malformed_state_fields_are_the_problem_paths_whatever_the_keys(document, admin):
+    changed = copy.deepcopy(document)
+    changed["executions"]["greeter"]["driver_config"]["address"] = "nomad:4646"
+    changed["dimensions"]["customer"]["values"]["no good: key"] = {"params": {}}
+    problem = assert_problem(post(admin, changed), 400)
+    errors = {error["field"]: error["detail"] for error in problem["errors"]}
+    assert errors["executions.greeter.driver_config.address"].startswith("must be an http(s) URL")
+    assert errors["dimensions.customer.values.no good: key"].startswith("keys use letters, digits")
 
 
 @pytest.mark.parametrize(

@@ -258,7 +258,7 @@ def test_download_streams_the_whole_log_as_an_attachment(viewer_client, job, fak
 def test_download_of_a_job_named_with_non_ascii_and_cr_lf_has_a_safe_utf8_filename(viewer_client, estate):
     job = job_services.job_create(
         name="Zürich\r\nX-Evil: 1", execution=estate["execution"], values=[estate["acme"]], params={}
-    )
+    ).job
     run = make_run(job)
     response = viewer_client.get(reverse("runs:log_download", args=[run.pk]) + "?task=run&stream=stdout")
     assert response.status_code == 200

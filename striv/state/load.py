@@ -1,12 +1,13 @@
-"""State: executions and dimensions as kept in git, loaded and dumped as one document.
+"""Loading a state file: evaluate it, then replace the database's executions and dimensions with it.
 
-``state_read`` evaluates a jsonnet (or JSON) file, ``state_parse`` checks its shape, ``state_load`` replaces the
-executions and dimensions in one transaction, refusing when a job would be left broken; ``state_dump`` writes the
-current state in the same format.
+``state_read`` evaluates a jsonnet (or JSON) file, ``state_load`` applies a checked ``StateDocument`` in one
+transaction, refusing when a removed item is still used or a job would be left broken, and ``state_after_load``
+pushes the jobs whose spec changed once that transaction is committed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -16,65 +17,20 @@ from typing import Any
 
 import _gojsonnet
 from django.db import transaction
+from django.db.models import Q
 
 from striv import templating
 from striv.dimensions.models import Dimension, DimensionValue
-from striv.drivers import DRIVERS, driver_class
 from striv.executions.models import Execution
 from striv.jobs import rendering as job_rendering
 from striv.jobs import sync as job_sync
 from striv.jobs.models import Job
+from striv.state.schema import ExecutionState, StateDocument, StateError, StateProblem
 
 logger = logging.getLogger(__name__)
 
-KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-EXECUTION_FIELDS = {"name", "driver", "driver_config", "default_params", "payload_template", "logstore"}
-DIMENSION_FIELDS = {"priority", "label", "description", "values"}
-VALUE_FIELDS = {"params", "label"}
 # Jobs listed by name in a refusal; the rest are counted.
 MAX_LISTED = 50
-
-
-class StateError(Exception):
-    """The state cannot be loaded. ``problems`` lists every reason; nothing was changed."""
-
-    def __init__(self, summary: str, problems: Iterable[str] = ()) -> None:
-        self.summary = summary
-        self.problems = list(problems)
-        super().__init__("\n".join([summary, *(f"  - {p}" for p in self.problems)]))
-
-
-@dataclass
-class ExecutionState:
-    key: str
-    name: str
-    driver: str
-    driver_config: dict[str, Any]
-    default_params: dict[str, Any]
-    payload_template: str
-    logstore: str = ""
-
-
-@dataclass
-class ValueState:
-    key: str
-    params: dict[str, Any]
-    label: str = ""
-
-
-@dataclass
-class DimensionState:
-    key: str
-    priority: int
-    label: str = ""
-    description: str = ""
-    values: dict[str, ValueState] = field(default_factory=dict)
-
-
-@dataclass
-class State:
-    executions: dict[str, ExecutionState] = field(default_factory=dict)
-    dimensions: dict[str, DimensionState] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,9 +106,7 @@ def state_read(path: str | Path) -> Any:
     try:
         text = _gojsonnet.evaluate_file(str(path))
     except RuntimeError as exc:
-        raise StateError(f"{path}: does not evaluate", [_jsonnet_error_text(str(exc))]) from None
-    import json
-
+        raise StateError(f"{path}: does not evaluate", [StateProblem(None, _jsonnet_error_text(str(exc)))]) from None
     return json.loads(text)
 
 
@@ -173,196 +127,17 @@ def _jsonnet_error_text(message: str) -> str:
     return first
 
 
-# --- parsing ---------------------------------------------------------------------------------------------------
-
-
-class _Problems(list):
-    def add(self, path: str, message: str) -> None:
-        self.append(f"{path}: {message}")
-
-
-def _check_object(problems: _Problems, path: str, value: Any) -> bool:
-    if not isinstance(value, dict):
-        problems.add(path, f"must be an object, got {_type_name(value)}")
-        return False
-    return True
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
-    )
-
-
-def _check_fields(problems: _Problems, path: str, value: dict, allowed: set[str]) -> None:
-    for name in value:
-        if name not in allowed:
-            problems.add(f"{path}.{name}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
-
-
-def _check_params(problems: _Problems, path: str, params: Any, layer: str) -> dict:
-    if not _check_object(problems, path, params):
-        return {}
-    try:
-        templating.params_validate(params, layer=layer)
-    except templating.RenderError as exc:
-        problems.add(f"{path}.{exc.param}" if exc.param else path, exc.message)
-    return params
-
-
-def _check_key(problems: _Problems, path: str, key: str) -> None:
-    if not KEY_RE.match(key):
-        problems.add(path, "keys use letters, digits, '_' and '-', starting with a letter or digit")
-
-
-def state_parse(data: Any, *, source: str = "state") -> State:
-    """Check the shape of evaluated state data and return it as a State.
-
-    Raises StateError listing every problem with its path (``dimensions.customer.values.acme.params``).
-    """
-    problems = _Problems()
-    state = State()
-    if not _check_object(problems, "(top level)", data):
-        raise StateError(f"{source}: invalid state", problems)
-    _check_fields(problems, "(top level)", data, {"executions", "dimensions"})
-    executions = data.get("executions", {})
-    if _check_object(problems, "executions", executions):
-        for key, spec in executions.items():
-            path = f"executions.{key}"
-            _check_key(problems, path, key)
-            if not _check_object(problems, path, spec):
-                continue
-            _check_fields(problems, path, spec, EXECUTION_FIELDS)
-            state.executions[key] = _parse_execution(problems, path, key, spec)
-    dimensions = data.get("dimensions", {})
-    if _check_object(problems, "dimensions", dimensions):
-        for key, spec in dimensions.items():
-            path = f"dimensions.{key}"
-            _check_key(problems, path, key)
-            if not _check_object(problems, path, spec):
-                continue
-            _check_fields(problems, path, spec, DIMENSION_FIELDS)
-            state.dimensions[key] = _parse_dimension(problems, path, key, spec)
-    if problems:
-        raise StateError(f"{source}: invalid state", problems)
-    return state
-
-
-def _string(problems: _Problems, path: str, value: Any, *, required: bool = False, default: str = "") -> str:
-    if value is None:
-        if required:
-            problems.add(path, "required")
-        return default
-    if not isinstance(value, str):
-        problems.add(path, f"must be a string, got {_type_name(value)}")
-        return default
-    return value
-
-
-def _parse_execution(problems: _Problems, path: str, key: str, spec: dict) -> ExecutionState:
-    driver = _string(problems, f"{path}.driver", spec.get("driver"), required=True)
-    if driver and driver not in DRIVERS:
-        problems.add(f"{path}.driver", f"unknown driver {driver!r} (known: {', '.join(sorted(DRIVERS))})")
-    driver_config = spec.get("driver_config", {})
-    if _check_object(problems, f"{path}.driver_config", driver_config) and driver in DRIVERS:
-        for name, message in driver_class(driver).config_problems(driver_config).items():
-            problems.add(f"{path}.driver_config.{name}" if name else f"{path}.driver_config", message)
-    template = _string(problems, f"{path}.payload_template", spec.get("payload_template"), required=True)
-    if template:
-        try:
-            templating.template_check(template, execution_key=key)
-        except templating.RenderError as exc:
-            problems.add(f"{path}.payload_template", str(exc))
-    logstore = spec.get("logstore", "")
-    return ExecutionState(
-        key=key,
-        name=_string(problems, f"{path}.name", spec.get("name"), default=key) or key,
-        driver=driver,
-        driver_config=driver_config if isinstance(driver_config, dict) else {},
-        default_params=_check_params(
-            problems, f"{path}.default_params", spec.get("default_params", {}), templating.layer_name_execution(key)
-        ),
-        payload_template=template,
-        logstore=_string(problems, f"{path}.logstore", logstore),
-    )
-
-
-def _parse_dimension(problems: _Problems, path: str, key: str, spec: dict) -> DimensionState:
-    priority = spec.get("priority", 0)
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        problems.add(f"{path}.priority", f"must be an integer, got {_type_name(priority)}")
-        priority = 0
-    dimension = DimensionState(
-        key=key,
-        priority=priority,
-        label=_string(problems, f"{path}.label", spec.get("label")),
-        description=_string(problems, f"{path}.description", spec.get("description")),
-    )
-    values = spec.get("values", {})
-    if _check_object(problems, f"{path}.values", values):
-        for value_key, value_spec in values.items():
-            value_path = f"{path}.values.{value_key}"
-            _check_key(problems, value_path, value_key)
-            if not _check_object(problems, value_path, value_spec):
-                continue
-            _check_fields(problems, value_path, value_spec, VALUE_FIELDS)
-            dimension.values[value_key] = ValueState(
-                key=value_key,
-                label=_string(problems, f"{value_path}.label", value_spec.get("label")),
-                params=_check_params(
-                    problems,
-                    f"{value_path}.params",
-                    value_spec.get("params", {}),
-                    templating.layer_name_dimension(key, value_key),
-                ),
-            )
-    return dimension
-
-
-# --- dumping ---------------------------------------------------------------------------------------------------
-
-
-def state_dump() -> dict[str, Any]:
-    """Return the current executions and dimensions in the state format; loading it back changes nothing."""
-    executions = {}
-    for execution in Execution.objects.order_by("key"):
-        item = {
-            "name": execution.name,
-            "driver": execution.driver,
-            "driver_config": execution.driver_config,
-            "default_params": execution.default_params,
-            "payload_template": execution.payload_template,
-        }
-        if execution.logstore:
-            item["logstore"] = execution.logstore
-        executions[execution.key] = item
-    dimensions: dict[str, Any] = {}
-    for dimension in Dimension.objects.order_by("key"):
-        item = {"priority": dimension.priority, "values": {}}
-        if dimension.label:
-            item["label"] = dimension.label
-        if dimension.description:
-            item["description"] = dimension.description
-        dimensions[dimension.key] = item
-    for value in DimensionValue.objects.select_related("dimension").order_by("dimension__key", "key"):
-        entry: dict[str, Any] = {"params": value.params}
-        if value.label:
-            entry["label"] = value.label
-        dimensions[value.dimension.key]["values"][value.key] = entry
-    return {"executions": executions, "dimensions": dimensions}
-
-
 # --- loading ---------------------------------------------------------------------------------------------------
 
 
-def _execution_fields(item: ExecutionState) -> dict[str, Any]:
+def _execution_fields(key: str, item: ExecutionState) -> dict[str, Any]:
     return {
-        "name": item.name,
+        "name": item.name or key,
         "driver": item.driver,
         "driver_config": item.driver_config,
         "default_params": item.default_params,
         "payload_template": item.payload_template,
-        "logstore": item.logstore,
+        "logstore": item.logstore or "",
     }
 
 
@@ -384,7 +159,7 @@ ProgressWrapper = Callable[[Iterable[Any], int], Iterable[Any]]
 
 
 @transaction.atomic
-def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper | None = None) -> StateDiff:
+def state_load(*, state: StateDocument, dry_run: bool = False, progress: ProgressWrapper | None = None) -> StateDiff:
     """Replace executions and dimensions with ``state`` in one transaction.
 
     Keys present are created or updated, keys absent are deleted. Every job the change touches is re-rendered;
@@ -393,7 +168,7 @@ def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper
     With ``dry_run`` the same checks and report happen and the transaction is rolled back.
     """
     diff = StateDiff(dry_run=dry_run)
-    problems: list[str] = []
+    problems: list[StateProblem] = []
 
     executions = {e.key: e for e in Execution.objects.select_for_update().order_by("key")}
     dimensions = {d.key: d for d in Dimension.objects.select_for_update().order_by("key")}
@@ -405,7 +180,11 @@ def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper
         users = list(Job.objects.filter(execution=executions[key]).order_by("name")[: MAX_LISTED + 1])
         if users:
             problems.append(
-                f"execution {key} is removed but used by jobs: " + ", ".join(_listed([_job_label(j) for j in users]))
+                StateProblem(
+                    None,
+                    f"execution {key} is removed but used by jobs: "
+                    + ", ".join(_listed([_job_label(j) for j in users])),
+                )
             )
     removed_values = [
         pair for pair in values if pair[0] not in state.dimensions or pair[1] not in state.dimensions[pair[0]].values
@@ -414,8 +193,11 @@ def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper
         users = list(Job.objects.for_value(values[pair]).order_by("name")[: MAX_LISTED + 1])
         if users:
             problems.append(
-                f"dimension value {pair[0]}={pair[1]} is removed but used by jobs: "
-                + ", ".join(_listed([_job_label(j) for j in users]))
+                StateProblem(
+                    None,
+                    f"dimension value {pair[0]}={pair[1]} is removed but used by jobs: "
+                    + ", ".join(_listed([_job_label(j) for j in users])),
+                )
             )
     if problems:
         raise StateError("state refused: removed items are still in use", problems)
@@ -424,8 +206,8 @@ def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper
     touched_values: set[int] = set()
     touched_dimensions: set[int] = set()
 
-    for key, item in state.executions.items():
-        fields = _execution_fields(item)
+    for key, execution_item in state.executions.items():
+        fields = _execution_fields(key, execution_item)
         existing = executions.get(key)
         if existing is None:
             execution = Execution(key=key, **fields)
@@ -442,24 +224,24 @@ def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper
             diff.executions_changed.append(key)
 
     for key, item in state.dimensions.items():
-        fields = {"priority": item.priority, "label": item.label, "description": item.description}
+        dimension_fields = {"priority": item.priority, "label": item.label or "", "description": item.description or ""}
         dimension = dimensions.get(key)
         if dimension is None:
-            dimension = Dimension(key=key, **fields)
+            dimension = Dimension(key=key, **dimension_fields)
             dimension.full_clean()
             dimension.save()
             dimensions[key] = dimension
             diff.dimensions_added.append(key)
-        elif _differs(dimension, fields):
+        elif _differs(dimension, dimension_fields):
             if dimension.priority != item.priority:
                 touched_dimensions.add(dimension.pk)
-            for name, value in fields.items():
+            for name, value in dimension_fields.items():
                 setattr(dimension, name, value)
             dimension.full_clean()
             dimension.save()
             diff.dimensions_changed.append(key)
         for value_key, value_item in item.values.items():
-            value_fields = {"params": value_item.params, "label": value_item.label}
+            value_fields = {"params": value_item.params, "label": value_item.label or ""}
             value = values.get((key, value_key))
             if value is None:
                 value = DimensionValue(dimension=dimension, key=value_key, **value_fields)
@@ -486,8 +268,6 @@ def state_load(*, state: State, dry_run: bool = False, progress: ProgressWrapper
 
     affected = Job.objects.none()
     if touched_executions or touched_values or touched_dimensions:
-        from django.db.models import Q
-
         affected = (
             Job.objects.filter(
                 Q(execution_id__in=touched_executions)
@@ -526,7 +306,10 @@ def _rerender(jobs: Any, diff: StateDiff, *, progress: ProgressWrapper | None) -
             changed.append(job)
             diff.jobs_changed.append((str(job.pk), job.name))
     if failures:
-        raise StateError(f"state refused: {len(failures)} job(s) would fail to render", _listed(failures))
+        raise StateError(
+            f"state refused: {len(failures)} job(s) would fail to render",
+            [StateProblem(None, failure) for failure in _listed(failures)],
+        )
     Job.objects.bulk_update(changed, ["spec", "spec_hash", "sync_status"], batch_size=500)
 
 
