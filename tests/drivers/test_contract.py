@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from striv.jobs import services as job_services
-from striv.runs import services as run_services
+from striv.runs.refresh import runs_refresh
 from tests.emulators import openapi_contract
 
 
@@ -27,7 +27,7 @@ def test_driver_traffic_matches_the_nomad_openapi_spec(nomad, nomad_execution, s
     child = job_services.job_run_now(job=job).external_id
     (alloc_id,) = nomad.alloc_ids(child)
     nomad.alloc_finish(alloc_id, "failed", stderr=b"contract\n")
-    run_services.runs_refresh()
+    runs_refresh()
     job_services.execution_driver(nomad_execution).health()
     job_services.job_delete(job=job)
     clear_archivers()
