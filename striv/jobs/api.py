@@ -39,15 +39,14 @@ from striv.core.api.serializers import (
 )
 from striv.dimensions.models import Dimension, DimensionValue
 from striv.drivers import driver_class
-from striv.drivers.base import DriverError
+from striv.drivers.base import DriverError, RunStatus
 from striv.executions.models import Execution
 from striv.jobs import services
 from striv.jobs.models import Job, JobValue
 
 logger = logging.getLogger(__name__)
 
-# Mirrors striv.runs.models.Run.Status: runs depend on jobs, not the other way round (a test keeps them equal).
-RUN_STATUSES = ("pending", "running", "successful", "failed", "lost")
+RUN_STATUSES = tuple(RunStatus.values)
 NEXT_LAUNCH_COUNT = 3
 # Service field names in errors -> API field names.
 FIELD_NAMES = {"values": "dimensions"}

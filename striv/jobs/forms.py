@@ -22,9 +22,9 @@ from django.http import QueryDict
 from striv import templating
 from striv.core import crypto, keys
 from striv.dimensions.models import Dimension, DimensionValue
+from striv.drivers.base import FAILING_RUN_STATUSES, RunStatus
 from striv.executions.models import Execution
 from striv.jobs.models import Job
-from striv.runs.models import Run
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ class JobForm(forms.Form):
 LATEST_STATUS_CHOICES = [
     ("", "Any status"),
     ("failing", "Failing (failed or lost)"),
-    *[(value, label) for value, label in Run.Status.choices],
+    *[(value, label) for value, label in RunStatus.choices],
     ("none", "Never ran"),
 ]
 SYNC_CHOICES = [
@@ -306,7 +306,7 @@ class JobFilterForm(forms.Form):
                 jobs = jobs.for_value(value)
         status = data.get("status")
         if status == "failing":
-            jobs = jobs.filter(latest_run_status__in=[Run.Status.FAILED, Run.Status.LOST])
+            jobs = jobs.filter(latest_run_status__in=FAILING_RUN_STATUSES)
         elif status == "none":
             jobs = jobs.filter(latest_run_status="")
         elif status:
