@@ -12,9 +12,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max
 from django.db.models.constants import OnConflict
 from django.utils import timezone
@@ -145,8 +145,8 @@ def _cluster_refresh(cluster: _Cluster, report: RefreshReport) -> None:
     for pk, external_id in leftovers:
         if external_id in seen:
             continue
-        info = cluster.driver.run_read(run_ref=external_id, prefixes=cluster.prefixes)
-        if info is None:
+        current = cluster.driver.run_read(run_ref=external_id, prefixes=cluster.prefixes)
+        if current is None:
             updated = (
                 Run.objects.unfinished()
                 .filter(pk=pk)
@@ -154,7 +154,7 @@ def _cluster_refresh(cluster: _Cluster, report: RefreshReport) -> None:
             )
             report.lost += updated
         else:
-            finished_now.append(info)
+            finished_now.append(current)
     _runs_upsert(finished_now, report)
     _jobs_latest_update({info.job_ref for info in batch + finished_now} | _jobs_of(leftovers))
 
@@ -247,7 +247,8 @@ def _runs_insert(infos: list[RunInfo]) -> None:
     per column rather than per field of every object: that preparation was most of bulk_create's time.
     """
     meta = Run._meta
-    filled = [meta.get_field(name) for name in INSERT_FIELDS]
+    concrete = {f.name: f for f in meta.concrete_fields}
+    filled = [concrete[name] for name in INSERT_FIELDS]
     defaulted = [f for f in meta.concrete_fields if not f.primary_key and f not in filled]
     now = timezone.now()
 
@@ -255,7 +256,7 @@ def _runs_insert(infos: list[RunInfo]) -> None:
         return now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
 
     defaults = [f.get_db_prep_save(default(f), connection) for f in defaulted]
-    job_field, tasks_field = meta.get_field("job"), meta.get_field("tasks")
+    job_field, tasks_field = concrete["job"], cast(models.JSONField, concrete["tasks"])
     adapt_datetime = connection.ops.adapt_datetimefield_value
     if tasks_field.encoder is None:
         # The text the field's adapter would send (PostgreSQL's Jsonb wrapper dumps the same), without the wrapper.
@@ -267,7 +268,7 @@ def _runs_insert(infos: list[RunInfo]) -> None:
         if value is None:
             return None
         if value.utcoffset() is None:  # the field warns and assumes the current time zone, as on save
-            return meta.get_field(name).get_db_prep_save(value, connection)
+            return concrete[name].get_db_prep_save(value, connection)
         return adapt_datetime(value)
 
     job_values: dict[str, Any] = {}
@@ -303,7 +304,7 @@ def _runs_insert(infos: list[RunInfo]) -> None:
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One array per column, as bulk_create sends them there: far less to parse and plan than VALUES rows.
-            arrays = ", ".join(f"(%s)::{f.db_type(connection).split('(')[0]}[]" for f in fields)
+            arrays = ", ".join(f"(%s)::{_column_type(f)}[]" for f in fields)
             for start in range(0, len(rows), INSERT_ROWS):
                 columns = [list(column) for column in zip(*rows[start : start + INSERT_ROWS], strict=True)]
                 cursor.execute(f"{head}SELECT * FROM UNNEST({arrays}) {tail}", columns)
@@ -311,6 +312,14 @@ def _runs_insert(infos: list[RunInfo]) -> None:
             # sqlite3 binds each row to one prepared statement; MySQLdb rewrites the rows into multi-row INSERTs.
             one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
             cursor.executemany(f"{head}VALUES {one_row} {tail}".rstrip(), rows)
+
+
+def _column_type(field: models.Field) -> str:
+    """The field's column type without its size (``varchar`` for ``varchar(200)``), the type of an array of values."""
+    db_type = field.db_type(connection)
+    if db_type is None:
+        raise TypeError(f"field {field.name} has no column")
+    return db_type.split("(")[0]
 
 
 def _jobs_latest_update(job_ids: set[str]) -> None:

@@ -70,7 +70,7 @@ def outcome_chart(days: list[DayOutcomes]) -> dict[str, Any]:
     bars = []
     for index, day in enumerate(days):
         x = LEFT + BAR_GAP / 2 + index * (BAR_WIDTH + BAR_GAP)
-        y = TOP + PLOT_HEIGHT
+        y: float = TOP + PLOT_HEIGHT
         segments = []
         for status in STACK_ORDER:
             count = day.counts.get(status, 0)
