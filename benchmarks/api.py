@@ -57,7 +57,7 @@ def seed(jobs: int, runs: int, *, reseed: bool) -> None:
 
     from striv.dimensions.models import Dimension
     from striv.executions.models import Execution
-    from striv.jobs import services
+    from striv.jobs import rendering as job_rendering
     from striv.jobs.models import Job, JobValue
     from striv.runs.models import Run
 
@@ -88,7 +88,7 @@ def seed(jobs: int, runs: int, *, reseed: bool) -> None:
         Job.objects.bulk_create(rows, batch_size=2000)
         JobValue.objects.bulk_create(links, batch_size=5000)
     rendered = []
-    for job, result in services.jobs_render_many(Job.objects.order_by("execution_id", "id")):
+    for job, result in job_rendering.jobs_render_many(Job.objects.order_by("execution_id", "id")):
         if isinstance(result, Exception):
             raise SystemExit(f"job {job.name} does not render: {result}")
         output, spec_hash = result

@@ -64,7 +64,7 @@ def create_jobs(count: int, *, seed: int = 7) -> list:
         jobs.append(
             services.job_create(
                 name=f"integration {n:05d}", execution=rng.choice(executions), values=values, params=params, push=False
-            )
+            ).job
         )
     return jobs
 

@@ -52,9 +52,8 @@ def main() -> None:
 
         call_command("sync-jobs", stdout=open(os.devnull, "w"))
         start = time.perf_counter()
-        from striv.jobs.services import execution_driver
 
-        parents = [execution_driver(job.execution).external_id(str(job.pk)) for job in jobs]
+        parents = [job.execution.get_driver().external_id(str(job.pk)) for job in jobs]
         total = nomad.call("seed", (parents, args.runs_per_job))
         print(f"seeded {total:,} allocations for {args.jobs:,} jobs in {time.perf_counter() - start:.1f} s")
         from django.db import connections

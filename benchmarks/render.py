@@ -29,7 +29,7 @@ def main() -> None:
     load_state()
     create_jobs(args.jobs)
 
-    from striv.jobs import services
+    from striv.jobs import rendering as job_rendering
     from striv.jobs.models import Job
 
     jobs = list(Job.objects.with_layers())
@@ -39,7 +39,7 @@ def main() -> None:
         job = rng.choice(jobs)
         values = [jv.value for jv in job.job_values.all()]
         start = time.perf_counter()
-        services.job_render(execution=job.execution, values=values, params=job.params)
+        job_rendering.job_render(execution=job.execution, values=values, params=job.params)
         timings.append((time.perf_counter() - start) * 1000)
     print(
         f"single-job render: p50 {median(timings):.2f} ms, p99 {percentile(timings, 99):.2f} ms "
@@ -47,7 +47,7 @@ def main() -> None:
     )
 
     start = time.perf_counter()
-    count = sum(1 for _ in services.jobs_render_many(Job.objects.order_by("execution_id", "name")))
+    count = sum(1 for _ in job_rendering.jobs_render_many(Job.objects.order_by("execution_id", "name")))
     elapsed = time.perf_counter() - start
     print(
         f"bulk render: {count} jobs in {elapsed:.2f} s = {count / elapsed:,.0f} jobs/s "

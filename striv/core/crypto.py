@@ -36,10 +36,12 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from striv import secret
+
 logger = logging.getLogger(__name__)
 
-SECRET_TYPE = "secret"
-TYPE_KEY = "_striv_type"
+SECRET_TYPE = secret.TYPE
+TYPE_KEY = secret.TYPE_KEY
 KEY_SIZE = 2048
 
 _OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
@@ -111,16 +113,6 @@ def public_key_recover(private_pem: str) -> str:
     return pem.decode("ascii")
 
 
-def is_secret(value: Any) -> bool:
-    """Return True when ``value`` is marked as a secret value object (``"_striv_type": "secret"``).
-
-    Only the marker is checked, so a marked but broken object still counts as a secret and fails loudly in
-    value_decrypt instead of reaching a job as plain data. ``{"type": "secret"}``, which one README example of the
-    original striv shows, is not a secret: the original only ever recognised ``_striv_type``.
-    """
-    return isinstance(value, Mapping) and value.get(TYPE_KEY) == SECRET_TYPE
-
-
 def value_encrypt(cleartext: str, *, public_pem: str) -> dict[str, str]:
     """Encrypt ``cleartext`` for the holder of the private half of ``public_pem``.
 
@@ -138,7 +130,7 @@ def value_encrypt(cleartext: str, *, public_pem: str) -> dict[str, str]:
         "payload": token.decode("ascii"),
     }
     encrypted = base64.b64encode(json.dumps(envelope).encode("utf-8")).decode("ascii")
-    return {TYPE_KEY: SECRET_TYPE, "encrypted": encrypted}
+    return secret.make(encrypted)
 
 
 def value_decrypt(value: Mapping[str, Any] | str, *, private_pem: str) -> str:
@@ -166,10 +158,12 @@ def _encrypted_text(value: Mapping[str, Any] | str) -> str:
         return value
     if not isinstance(value, Mapping):
         raise CryptoError(f"malformed secret value: expected an object or a string, not {type(value).__name__}")
-    if not is_secret(value):
+    if not secret.is_secret(value):
         if value.get("type") == SECRET_TYPE:
             raise CryptoError('malformed secret value: mark secrets with "_striv_type": "secret", not "type"')
         raise CryptoError('malformed secret value: the object has no "_striv_type": "secret"')
+    if value.get(TYPE_KEY) != SECRET_TYPE:
+        raise CryptoError('malformed secret value: "_striv_type" must be "secret"')
     encrypted = value.get("encrypted")
     if not isinstance(encrypted, str):
         raise CryptoError('malformed secret value: "encrypted" must be a string')

@@ -21,7 +21,8 @@ from striv import templating
 from striv.dimensions.models import Dimension, DimensionValue
 from striv.drivers import DRIVERS, driver_class
 from striv.executions.models import Execution
-from striv.jobs import services as job_services
+from striv.jobs import rendering as job_rendering
+from striv.jobs import sync as job_sync
 from striv.jobs.models import Job
 
 logger = logging.getLogger(__name__)
@@ -507,7 +508,7 @@ def _rerender(jobs: Any, diff: StateDiff, *, progress: ProgressWrapper | None) -
     """Render ``jobs`` against the new state; raise StateError listing every failure, else store changed specs."""
     total = jobs.count()
     diff.jobs_rendered = total
-    results = job_services.jobs_render_many(jobs)
+    results = job_rendering.jobs_render_many(jobs)
     if progress:
         results = progress(results, total)
     failures: list[str] = []
@@ -537,7 +538,7 @@ def state_after_load(diff: StateDiff, *, progress: ProgressWrapper | None = None
     if diff.dry_run or not diff.jobs_changed:
         return []
     ids = [job_id for job_id, _ in diff.jobs_changed]
-    report = job_services.jobs_sync(jobs=Job.objects.filter(pk__in=ids), progress=progress)
+    report = job_sync.jobs_sync(jobs=Job.objects.filter(pk__in=ids), progress=progress)
     lines = [f"push: {report.summary()}"]
     lines += [f"push failed: {label}: {reason}" for label, reason in report.failed]
     return lines

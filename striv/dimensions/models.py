@@ -3,7 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from striv.executions.models import KEY_VALIDATOR
+from striv.core.validators import KEY_VALIDATOR
 
 
 class Dimension(models.Model):

@@ -1,14 +1,12 @@
 """Executions: a jsonnet job template bound to an orchestrator driver and its configuration."""
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
 from django.db import models
 
-from striv.drivers import DRIVERS, driver_choices
-
-KEY_VALIDATOR = RegexValidator(
-    r"^[A-Za-z0-9][A-Za-z0-9_-]*$", "Use letters, digits, '_' and '-', starting with a letter or digit."
-)
+from striv.core import keys
+from striv.core.validators import KEY_VALIDATOR
+from striv.drivers import DRIVERS, driver_choices, get_driver
+from striv.drivers.base import Driver
 
 
 class Execution(models.Model):
@@ -44,3 +42,10 @@ class Execution(models.Model):
             raise ValidationError({"driver_config": "Must be an object."})
         if not isinstance(self.default_params, dict):
             raise ValidationError({"default_params": "Must be an object."})
+
+    def get_driver(self) -> Driver:
+        """A driver for this execution's cluster; secrets in its config are decrypted only when a call needs them.
+
+        Raises DriverConfigError for an invalid driver_config and KeyError for an unknown driver.
+        """
+        return get_driver(self.driver, self.driver_config, decrypt=keys.decrypt)

@@ -4,10 +4,11 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from striv import templating
 from striv.dimensions.models import Dimension, DimensionValue
 from striv.jobs import services
 from striv.jobs.models import Job
+from striv.jobs.rendering import JobRenderError, job_render
+from striv.templating import RenderError
 
 READONLY = ["id", "version", "spec", "sync_status", "sync_error", "synced_at", "created", "modified"]
 
@@ -44,10 +45,11 @@ class JobAdminForm(forms.ModelForm):
         data = super().clean()
         if self.errors or not data.get("execution"):
             return data
+        # The admin's only chance to show a form error is clean(); save_model() cannot refuse with one.
         try:
-            services.job_render(execution=data["execution"], values=self.selected_values(), params=data["params"] or {})
-        except templating.RenderError as exc:
-            raise services.render_error_as_validation(exc) from exc
+            job_render(execution=data["execution"], values=self.selected_values(), params=data["params"] or {})
+        except RenderError as exc:
+            raise JobRenderError(exc) from None
         return data
 
 
@@ -97,7 +99,7 @@ class JobAdmin(admin.ModelAdmin):
         except ValidationError as exc:  # rendering passed in clean(); the state changed since
             self.message_user(request, "; ".join(exc.messages), level="error")
             raise
-        obj.pk = saved.pk
+        obj.pk = saved.job.pk
 
     def save_related(self, request, form, formsets, change) -> None:
         """Dimension values were stored by the service."""

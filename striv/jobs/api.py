@@ -43,6 +43,9 @@ from striv.drivers.base import DriverError, RunStatus
 from striv.executions.models import Execution
 from striv.jobs import services
 from striv.jobs.models import Job, JobValue
+from striv.jobs.plan import job_plan
+from striv.jobs.rendering import JobRenderError, job_render
+from striv.jobs.sync import PushOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -449,7 +452,9 @@ class JobViewSet(viewsets.ModelViewSet):
 
     def _saved(self, call, **kwargs: Any) -> Job:
         try:
-            return call(**kwargs)
+            return call(**kwargs).job
+        except JobRenderError as exc:
+            raise invalid([render_error_field(exc.error)]) from None
         except DjangoValidationError as exc:
             raise invalid(django_validation_errors(exc, field_names=FIELD_NAMES)) from None
 
@@ -564,7 +569,7 @@ class JobViewSet(viewsets.ModelViewSet):
                 raise Problem(
                     409, " ".join(exc.messages), slug="cluster-refused", title="The cluster refused the request"
                 ) from None
-        if outcome.status == services.PushOutcome.REMOVED:
+        if outcome.status == PushOutcome.REMOVED:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return self._detail_response(locked, status.HTTP_202_ACCEPTED)
 
@@ -591,7 +596,7 @@ class JobViewSet(viewsets.ModelViewSet):
         except DjangoValidationError as exc:
             raise invalid(django_validation_errors(exc, field_names=FIELD_NAMES)) from None
         try:
-            rendered = services.job_render(execution=execution, values=values, params=data["params"], mode="preview")
+            rendered = job_render(execution=execution, values=values, params=data["params"], mode="preview")
         except templating.RenderError as exc:
             raise invalid([render_error_field(exc)]) from None
         launches_of = getattr(driver_class(execution.driver), "next_launches", None)
@@ -639,7 +644,7 @@ class JobViewSet(viewsets.ModelViewSet):
     def plan(self, request, id=None):
         job = self.get_object()
         try:
-            plan = services.job_plan(job=job)
+            plan = job_plan(job=job)
         except templating.RenderError as exc:
             raise Problem(
                 409,

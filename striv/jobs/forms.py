@@ -19,7 +19,7 @@ from typing import Any
 from django import forms
 from django.http import QueryDict
 
-from striv import templating
+from striv import secret, templating
 from striv.core import crypto, keys
 from striv.dimensions.models import Dimension, DimensionValue
 from striv.drivers.base import FAILING_RUN_STATUSES, RunStatus
@@ -96,7 +96,7 @@ def new_row_id() -> str:
 
 def param_type_of(value: Any) -> str:
     """The editor type that shows ``value`` best."""
-    if templating.is_secret(value):
+    if secret.is_secret(value):
         return "secret"
     if isinstance(value, bool):
         return "boolean"
@@ -186,7 +186,7 @@ def _row_value(row: ParamRow) -> Any:
         row.value = ""
         return value
     if row.enc:
-        return {templating.SECRET_TYPE_KEY: templating.SECRET_TYPE, "encrypted": row.enc}
+        return secret.make(row.enc)
     raise ValueError("Enter the secret's value.")
 
 

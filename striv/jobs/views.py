@@ -16,10 +16,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from striv import templating
 from striv.core.htmx import redirect_after_post, render_page
 from striv.core.views import operator_required, viewer_required
-from striv.dimensions.models import Dimension, DimensionValue
+from striv.dimensions.models import Dimension
 from striv.drivers import driver_class
 from striv.drivers.base import DriverError
 from striv.executions.models import Execution
@@ -38,7 +37,13 @@ from striv.jobs.forms import (
     rows_from_params,
     rows_from_post,
 )
+from striv.jobs.layers import job_values
 from striv.jobs.models import Job
+from striv.jobs.plan import job_plan as plan_job
+from striv.jobs.plan import job_plan_changes
+from striv.jobs.rendering import JobRenderError, job_render
+from striv.jobs.sync import PushOutcome, jobs_sync
+from striv.templating import LAYER_JOB, LayerName, Rendered, RenderError
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +71,7 @@ class EffectiveParam:
     layer: str
 
 
-def effective_params(rendered: templating.Rendered) -> list[EffectiveParam]:
+def effective_params(rendered: Rendered) -> list[EffectiveParam]:
     """The effective params of a rendering, one per leaf path, each with the layer that set it."""
     result = []
     for path in sorted(rendered.provenance):
@@ -75,10 +80,6 @@ def effective_params(rendered: templating.Rendered) -> list[EffectiveParam]:
             node = node.get(part) if isinstance(node, dict) else None
         result.append(EffectiveParam(path, node, rendered.provenance[path]))
     return result
-
-
-def job_values_of(job: Job) -> list[DimensionValue]:
-    return [jv.value for jv in job.job_values.select_related("value__dimension")]
 
 
 @dataclass
@@ -97,10 +98,10 @@ class SlotErrors:
         return len(self.fields) + len(self.rows) + len(self.general)
 
 
-def place_render_error(error: templating.RenderError, rows: list[ParamRow], errors: SlotErrors) -> None:
+def place_render_error(error: RenderError, rows: list[ParamRow], errors: SlotErrors) -> None:
     """Put a render error next to the params row, dimension or execution that caused it."""
-    layer = error.layer or ""
-    if layer == templating.LAYER_JOB:
+    layer = error.layer if isinstance(error.layer, LayerName) else None
+    if layer == LAYER_JOB:
         param = error.param or ""
         matches = [row for row in rows if row.key and (param == row.key or param.startswith(row.key + "."))]
         if not matches:
@@ -109,11 +110,10 @@ def place_render_error(error: templating.RenderError, rows: list[ParamRow], erro
             row = max(matches, key=lambda r: len(r.key))
             errors.rows[row.row] = error.message
             return
-    elif layer.startswith("dimension:"):
-        dimension = layer.removeprefix("dimension:").partition("=")[0]
-        errors.fields[f"dim_{dimension}"] = error.message
+    elif layer is not None and layer.kind == "dimension":
+        errors.fields[f"dim_{layer.key}"] = error.message
         return
-    elif layer.startswith("execution:") or error.kind in ("syntax", "runtime", "result"):
+    elif (layer is not None and layer.kind == "execution") or error.in_template:
         errors.fields["execution"] = error.message
         return
     errors.general.append(error.message)
@@ -196,7 +196,7 @@ def job_bulk(request: HttpRequest) -> HttpResponse:
             except ValidationError as exc:
                 failed.append(f"{job.name}: {' '.join(exc.messages)}")
                 continue
-            if outcome.status == services.PushOutcome.PENDING:
+            if outcome.status == PushOutcome.PENDING:
                 pending += 1
             else:
                 removed += 1
@@ -235,26 +235,25 @@ def _form_context(
         "job": job,
         "errors": errors,
         "theirs": theirs,
-        "theirs_values": job_values_of(theirs) if theirs else [],
+        "theirs_values": job_values(theirs) if theirs else [],
         "param_types": PARAM_TYPES,
     }
 
 
-def _outcome_message(request: HttpRequest, job: Job, created: bool) -> None:
-    outcome = getattr(job, "push_outcome", None)
+def _outcome_message(request: HttpRequest, saved: services.JobSaved, created: bool) -> None:
+    outcome, name = saved.outcome, saved.job.name
     verb = "Created" if created else "Saved"
-    status = outcome.status if outcome else ""
-    if status == services.PushOutcome.PUSHED:
-        messages.success(request, f"{verb} {job.name} and pushed it to the cluster.")
-    elif status == services.PushOutcome.UNCHANGED:
-        messages.success(request, f"{verb} {job.name}; the cluster already had this version (unchanged).")
-    elif status == services.PushOutcome.PENDING:
+    if outcome.status == PushOutcome.PUSHED:
+        messages.success(request, f"{verb} {name} and pushed it to the cluster.")
+    elif outcome.status == PushOutcome.UNCHANGED:
+        messages.success(request, f"{verb} {name}; the cluster already had this version (unchanged).")
+    elif outcome.status == PushOutcome.PENDING:
         messages.warning(
             request,
-            f"{verb} {job.name}, but the push is pending: {outcome.message} striv will push it again.",
+            f"{verb} {name}, but the push is pending: {outcome.message} striv will push it again.",
         )
     else:
-        messages.info(request, f"{verb} {job.name}; it was not pushed.")
+        messages.info(request, f"{verb} {name}; it was not pushed.")
 
 
 def _job_save(request: HttpRequest, *, job: Job | None, dimensions: list[Dimension]) -> HttpResponse:
@@ -268,40 +267,37 @@ def _job_save(request: HttpRequest, *, job: Job | None, dimensions: list[Dimensi
         execution = form.cleaned_data["execution"]
         values = form.chosen_values()
         try:
-            services.job_render(execution=execution, values=values, params=params)
-        except templating.RenderError as exc:
-            place_render_error(exc, rows, errors)
-        else:
-            try:
-                if job is None:
-                    saved = services.job_create(
-                        name=form.cleaned_data["name"], execution=execution, values=values, params=params
-                    )
-                else:
-                    saved = services.job_update(
-                        job=job,
-                        changes=services.JobChanges(
-                            name=form.cleaned_data["name"], execution=execution, values=values, params=params
-                        ),
-                        expected_version=form.cleaned_data["version"],
-                    )
-            except services.StaleVersion as exc:
-                theirs = exc.job
-                # Show their version; saving again (deliberately) replaces it with this one.
-                fresh = data.copy()
-                fresh["version"] = str(theirs.version)
-                form = JobForm(fresh, dimensions=dimensions)
-                form.is_valid()
-                errors.general.append(
-                    f"Someone else saved this job first (now version {theirs.version}; you edited version "
-                    f"{exc.expected}). Nothing was saved. Their version is shown beside the form; save again to "
-                    "replace it with yours."
+            if job is None:
+                saved = services.job_create(
+                    name=form.cleaned_data["name"], execution=execution, values=values, params=params
                 )
-            except ValidationError as exc:
-                validation_errors_place(exc, errors)
             else:
-                _outcome_message(request, saved, created=job is None)
-                return redirect_after_post(request, reverse("jobs:detail", args=[saved.pk]))
+                saved = services.job_update(
+                    job=job,
+                    changes=services.JobChanges(
+                        name=form.cleaned_data["name"], execution=execution, values=values, params=params
+                    ),
+                    expected_version=form.cleaned_data["version"],
+                )
+        except services.StaleVersion as exc:
+            theirs = exc.job
+            # Show their version; saving again (deliberately) replaces it with this one.
+            fresh = data.copy()
+            fresh["version"] = str(theirs.version)
+            form = JobForm(fresh, dimensions=dimensions)
+            form.is_valid()
+            errors.general.append(
+                f"Someone else saved this job first (now version {theirs.version}; you edited version "
+                f"{exc.expected}). Nothing was saved. Their version is shown beside the form; save again to "
+                "replace it with yours."
+            )
+        except JobRenderError as exc:
+            place_render_error(exc.error, rows, errors)
+        except ValidationError as exc:
+            validation_errors_place(exc, errors)
+        else:
+            _outcome_message(request, saved, created=job is None)
+            return redirect_after_post(request, reverse("jobs:detail", args=[saved.job.pk]))
     context = _form_context(form=form, rows=rows, job=job, errors=errors, theirs=theirs)
     status = 409 if theirs else 422
     return render(request, "jobs/job_form.html", context, status=status)
@@ -378,8 +374,8 @@ def job_preview(request: HttpRequest) -> HttpResponse:
     launches: list[datetime] = []
     if execution is not None and not errors.rows and not errors.fields:
         try:
-            rendered = services.job_render(execution=execution, values=form.chosen_values(), params=params)
-        except templating.RenderError as exc:
+            rendered = job_render(execution=execution, values=form.chosen_values(), params=params)
+        except RenderError as exc:
             place_render_error(exc, rows, errors)
         else:
             launches = next_launches(execution, rendered.spec)
@@ -412,8 +408,8 @@ def job_plan_draft(request: HttpRequest, pk: str) -> HttpResponse:
             name=data.get("name") or job.name, execution=data["execution"], values=form.chosen_values(), params=params
         )
         try:
-            context["plan"] = services.job_plan_changes(job=job, changes=changes)
-        except templating.RenderError as exc:
+            context["plan"] = job_plan_changes(job=job, changes=changes)
+        except RenderError as exc:
             context["error"] = exc.message
         except (DriverError, ValidationError) as exc:
             context["error"] = getattr(exc, "message", None) or " ".join(getattr(exc, "messages", [str(exc)]))
@@ -445,12 +441,12 @@ def _runs_context(request: HttpRequest, job: Job) -> dict[str, Any]:
 def job_detail(request: HttpRequest, pk: str) -> HttpResponse:
     """A job: settings, effective params, rendered spec, plan, sync state and runs."""
     job = _job_or_404(pk)
-    values = job_values_of(job)
+    values = job_values(job)
     effective: list[EffectiveParam] = []
     render_error = ""
     try:
-        effective = effective_params(services.job_render(execution=job.execution, values=values, params=job.params))
-    except templating.RenderError as exc:
+        effective = effective_params(job_render(execution=job.execution, values=values, params=job.params))
+    except RenderError as exc:
         render_error = exc.message
     context = {
         "job": job,
@@ -478,8 +474,8 @@ def job_plan(request: HttpRequest, pk: str) -> HttpResponse:
     job = _job_or_404(pk)
     context: dict[str, Any] = {"job": job, "draft": False, "plan": None, "error": ""}
     try:
-        context["plan"] = services.job_plan(job=job)
-    except templating.RenderError as exc:
+        context["plan"] = plan_job(job=job)
+    except RenderError as exc:
         context["error"] = exc.message
     except DriverError as exc:
         context["error"] = exc.message
@@ -505,7 +501,7 @@ def job_run_now(request: HttpRequest, pk: str) -> HttpResponse:
 def job_push(request: HttpRequest, pk: str) -> HttpResponse:
     """Push the job to its cluster again, even when striv believes it is in sync."""
     job = _job_or_404(pk)
-    report = services.jobs_sync(jobs=Job.objects.filter(pk=job.pk), force=True)
+    report = jobs_sync(jobs=Job.objects.filter(pk=job.pk), force=True)
     if report.failed:
         messages.error(request, f"The push failed: {report.failed[0][1]}")
     elif report.removed:
@@ -529,7 +525,7 @@ def job_delete(request: HttpRequest, pk: str) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect_after_post(request, reverse("jobs:detail", args=[job.pk]))
-    if outcome.status == services.PushOutcome.PENDING:
+    if outcome.status == PushOutcome.PENDING:
         messages.warning(
             request,
             f"{job.name} could not be removed from the cluster yet ({outcome.message}); "

@@ -15,7 +15,6 @@ from django.utils import timezone
 from striv.archivers import get_archiver
 from striv.archivers.base import ArchiveError, RunLogs
 from striv.drivers.base import Driver, DriverError
-from striv.jobs.services import execution_driver
 from striv.runs.logs import STREAMS, run_task_names
 from striv.runs.models import Run
 
@@ -67,7 +66,7 @@ def runs_archive(*, limit: int = 500) -> ArchiveReport:
     drivers: dict[int, Driver] = {}
     for run in runs:
         execution = run.job.execution
-        driver = drivers.setdefault(execution.pk, execution_driver(execution))
+        driver = drivers.setdefault(execution.pk, execution.get_driver())
         try:
             logs = _run_logs_collect(driver, run)
         except DriverError as exc:

@@ -11,7 +11,6 @@ from striv.archivers import get_archiver
 from striv.archivers.base import ArchiveError
 from striv.core.text import utf8_boundary
 from striv.drivers.base import DriverError
-from striv.jobs.services import execution_driver
 from striv.runs.models import Run
 
 logger = logging.getLogger(__name__)
@@ -96,7 +95,7 @@ def run_logs_read(
             return LogRead(piece.data, piece.offset, piece.next_offset, "archive", running, piece.size)
 
     try:
-        chunk = execution_driver(run.job.execution).fetch_logs(
+        chunk = run.job.execution.get_driver().fetch_logs(
             run_ref=run.external_id, task=task, stream=stream, offset=offset, max_bytes=max_bytes
         )
     except DriverError as exc:

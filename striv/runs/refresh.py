@@ -23,7 +23,6 @@ from striv.drivers import driver_class
 from striv.drivers.base import Driver, DriverError, RunInfo
 from striv.executions.models import Execution
 from striv.jobs.models import Job
-from striv.jobs.services import execution_driver
 from striv.runs.archive import runs_archive
 from striv.runs.models import ClusterCursor, Run
 
@@ -69,7 +68,7 @@ def _clusters() -> list[_Cluster]:
     groups: dict[str, _Cluster] = {}
     for execution in Execution.objects.order_by("key"):
         try:
-            driver = execution_driver(execution)
+            driver = execution.get_driver()
             key = f"{execution.driver}:{driver_class(execution.driver).cluster_key(execution.driver_config)}"
         except DriverError as exc:
             Execution.objects.filter(pk=execution.pk).update(refresh_error=exc.message)

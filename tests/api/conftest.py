@@ -95,7 +95,7 @@ class Estate:
             values=[self.acme, self.gold] if values is None else values,
             params=params or {},
             push=push,
-        )
+        ).job
 
 
 @pytest.fixture

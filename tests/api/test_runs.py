@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from striv.archivers import get_archiver
 from striv.archivers.base import RunLogs
+from striv.jobs.models import Job
 from striv.runs.models import Run
 from tests.api.conftest import assert_problem
 
@@ -173,7 +174,7 @@ def test_live_logs_from_the_cluster(estate, viewer, nomad):
     estate.execution.driver_config = {"address": nomad.address}
     estate.execution.save()
     job = estate.job(push=True)
-    assert job.push_outcome.status == "pushed"
+    assert (job.sync_status, job.pushed_hash) == (Job.SyncStatus.IN_SYNC, job.spec_hash)
     child = nomad.seed_runs(f"striv-{job.pk}", 1, "running", stdout=b"line one\n")[0]
     alloc = nomad.alloc_ids(child)[0]
     run = make_run(job, 0, Run.Status.RUNNING, external_id=alloc)

@@ -91,7 +91,7 @@ def example_estate(nomad):
     customers = list(DimensionValue.objects.filter(dimension__key="customer").select_related("dimension")[:8])
     jobs = [
         services.job_create(name=f"{value.key} import", execution=Execution.objects.get(key="integration"),
-                            values=[value], params={"batch_size": 100 + n})
+                            values=[value], params={"batch_size": 100 + n}).job
         for n, value in enumerate(customers)
     ]  # fmt: skip
     runs = [Run.objects.create(job=job, external_id=f"alloc-{job.pk}", created=job.created) for job in jobs]

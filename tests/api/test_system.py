@@ -71,7 +71,7 @@ def test_health_without_a_database_is_503(estate, client_for, monkeypatch):
     def broken_cursor(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr("striv.core.api.views.connection.cursor", broken_cursor)
+    monkeypatch.setattr("striv.executions.api.connection.cursor", broken_cursor)
     problem = assert_problem(client_for("anonymous").get("/api/health"), 503)
     assert problem["type"] == "urn:striv:problem:database-unavailable"
 

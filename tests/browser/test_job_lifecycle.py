@@ -202,7 +202,9 @@ def test_bulk_run_asks_for_confirmation_naming_the_number_of_jobs(new_page, user
 
 
 def test_viewer_sees_no_edit_buttons_and_cannot_write(new_page, users, estate):
-    job = services.job_create(name="acme nightly", execution=estate["execution"], values=[estate["acme"]], params={})
+    job = services.job_create(
+        name="acme nightly", execution=estate["execution"], values=[estate["acme"]], params={}
+    ).job
     page = new_page()
     log_in(page, "vera")
     page.goto(f"/jobs/{job.pk}/")
@@ -226,7 +228,7 @@ def test_dashboard_shows_failing_jobs_and_the_outcome_chart(new_page, users, est
     jobs = [
         services.job_create(
             name=f"{customer} {kind}", execution=estate["execution"], values=[estate[customer]], params={}
-        )
+        ).job
         for customer in ("acme", "globex")
         for kind in ("nightly import", "weekly export", "hourly sync")
     ]

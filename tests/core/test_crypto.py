@@ -249,19 +249,3 @@ def test_public_key_load_rejects_private_key_text():
 def test_value_encrypt_rejects_non_string_cleartext(public_pem):
     with pytest.raises(crypto.CryptoError, match="must be a string"):
         crypto.value_encrypt(b"bytes", public_pem=public_pem)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ({"_striv_type": "secret", "encrypted": "abc"}, True),
-        ({"_striv_type": "secret"}, True),
-        ({"type": "secret", "encrypted": "abc"}, False),
-        ({"_striv_type": "other", "encrypted": "abc"}, False),
-        ("secret", False),
-        (None, False),
-        (["_striv_type", "secret"], False),
-    ],
-)
-def test_is_secret_recognises_only_the_striv_type_marker(value, expected):
-    assert crypto.is_secret(value) is expected

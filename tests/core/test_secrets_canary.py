@@ -10,6 +10,7 @@ from django.apps import apps
 from django.core.management import call_command
 
 from striv.core import crypto
+from striv.jobs import rendering as job_rendering
 from striv.jobs import services
 from tests.factories import DimensionFactory, DimensionValueFactory, ExecutionFactory
 
@@ -39,10 +40,10 @@ def test_secret_cleartext_reaches_no_table_log_or_admin_page(encryption_key, adm
         },
     )
     value = DimensionValueFactory(dimension=DimensionFactory(key="customer"), key="acme", params={"password": secret})
-    job = services.job_create(name="canary job", execution=execution, values=[value], params={"greeting": secret})
-    job = services.job_update(job=job, changes=services.JobChanges(name="canary job 2"))
+    job = services.job_create(name="canary job", execution=execution, values=[value], params={"greeting": secret}).job
+    job = services.job_update(job=job, changes=services.JobChanges(name="canary job 2")).job
 
-    pushed = services.job_render(execution=execution, values=[value], params=job.params, mode="push")
+    pushed = job_rendering.job_render(execution=execution, values=[value], params=job.params, mode="push")
     assert pushed.spec["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == [CANARY]  # it does reach the push payload
 
     dump = tmp_path / "dump.json"

@@ -60,7 +60,7 @@ def make_job(name="job", values=("customer", "acme"), params=None) -> Job:
         execution=Execution.objects.get(key="greeter"),
         values=[value] if value else [],
         params=params or {},
-    )
+    ).job
 
 
 def snapshot() -> str:
@@ -80,7 +80,7 @@ def test_every_example_state_file_loads_and_renders_a_job_per_execution(path):
     dimensions = list(Dimension.objects.prefetch_related("values"))
     for execution in Execution.objects.all():
         values = [d.values.order_by("key").first() for d in dimensions if d.values.exists()]
-        job = services.job_create(name=f"job of {execution.key}", execution=execution, values=values, params={})
+        job = services.job_create(name=f"job of {execution.key}", execution=execution, values=values, params={}).job
         assert job.spec["TaskGroups"], job.spec
 
 
@@ -253,7 +253,7 @@ def test_priority_change_re_renders_jobs_of_that_dimension(write_state):
         execution=Execution.objects.get(key="greeter"),
         values=list(DimensionValue.objects.filter(key__in=["acme", "gold"])),
         params={},
-    )
+    ).job
     assert job.spec["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["hi acme"]
     state["dimensions"]["service"]["priority"] = 50
     out = load(write_state(state))

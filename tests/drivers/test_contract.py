@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from striv.jobs import plan as job_plan
 from striv.jobs import services as job_services
+from striv.jobs import sync as job_sync
 from striv.runs.refresh import runs_refresh
 from tests.emulators import openapi_contract
 
@@ -20,15 +22,15 @@ def test_driver_traffic_matches_the_nomad_openapi_spec(nomad, nomad_execution, s
     contract = openapi_contract.load()
     nomad.requests_log.clear()
 
-    job = job_services.job_create(name="contract", execution=nomad_execution, params={"greeting": "v1"})
-    job = job_services.job_update(job=job, changes=job_services.JobChanges(params={"greeting": "v2"}), push=False)
-    job_services.job_plan(job=job)
-    job_services.jobs_sync(jobs=job_services.jobs_to_sync())
+    job = job_services.job_create(name="contract", execution=nomad_execution, params={"greeting": "v1"}).job
+    job = job_services.job_update(job=job, changes=job_services.JobChanges(params={"greeting": "v2"}), push=False).job
+    job_plan.job_plan(job=job)
+    job_sync.jobs_sync(jobs=job_sync.jobs_to_sync())
     child = job_services.job_run_now(job=job).external_id
     (alloc_id,) = nomad.alloc_ids(child)
     nomad.alloc_finish(alloc_id, "failed", stderr=b"contract\n")
     runs_refresh()
-    job_services.execution_driver(nomad_execution).health()
+    nomad_execution.get_driver().health()
     job_services.job_delete(job=job)
     clear_archivers()
 

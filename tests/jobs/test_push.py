@@ -12,7 +12,10 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from striv.core import crypto
+from striv.jobs import plan as job_plan
+from striv.jobs import rendering as job_rendering
 from striv.jobs import services
+from striv.jobs import sync as job_sync
 from striv.jobs.models import Job
 from tests.factories import DimensionFactory, DimensionValueFactory, ExecutionFactory
 
@@ -28,8 +31,9 @@ def task_args(nomad_job: dict) -> list:
 
 
 def test_create_registers_a_periodic_batch_job_with_stable_id_name_and_meta(nomad, nomad_execution):
-    job = services.job_create(name="acme nightly", execution=nomad_execution, params={"greeting": "hi"})
-    assert job.push_outcome.status == services.PushOutcome.PUSHED
+    saved = services.job_create(name="acme nightly", execution=nomad_execution, params={"greeting": "hi"})
+    job = saved.job
+    assert saved.outcome.status == job_sync.PushOutcome.PUSHED
     assert job.sync_status == Job.SyncStatus.IN_SYNC and job.pushed_hash == job.spec_hash
     held = nomad.job(nomad_id(job))
     assert held["Name"] == "acme nightly"
@@ -40,20 +44,21 @@ def test_create_registers_a_periodic_batch_job_with_stable_id_name_and_meta(noma
 
 
 def test_update_and_rename_change_the_nomad_job_in_place(nomad, nomad_execution):
-    job = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "v1"})
-    job = services.job_update(job=job, changes=services.JobChanges(params={"greeting": "v2"}))
+    job = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "v1"}).job
+    job = services.job_update(job=job, changes=services.JobChanges(params={"greeting": "v2"})).job
     assert task_args(nomad.job(nomad_id(job))) == ["v2"]
-    job = services.job_update(job=job, changes=services.JobChanges(name="acme renamed"))
+    job = services.job_update(job=job, changes=services.JobChanges(name="acme renamed")).job
     held = nomad.job(nomad_id(job))
     assert held["Name"] == "acme renamed" and held["Version"] == 2
     assert list(nomad.jobs) == [nomad_id(job)]
 
 
 def test_unchanged_save_sends_nothing_to_nomad(nomad, nomad_execution):
-    job = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "v1"})
+    job = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "v1"}).job
     nomad.requests_log.clear()
-    job = services.job_update(job=job, changes=services.JobChanges(params={"greeting": "v1"}))
-    assert job.push_outcome.status == services.PushOutcome.UNCHANGED
+    saved = services.job_update(job=job, changes=services.JobChanges(params={"greeting": "v1"}))
+    job = saved.job
+    assert saved.outcome.status == job_sync.PushOutcome.UNCHANGED
     assert not [r for r in nomad.requests_log if r.method in ("POST", "PUT")]
 
 
@@ -68,7 +73,7 @@ def test_nomad_refusal_refuses_the_save_with_its_message_and_changes_nothing(nom
 
 
 def test_refused_update_leaves_the_stored_job_as_it_was(nomad, nomad_execution):
-    job = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "v1"})
+    job = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "v1"}).job
     with pytest.raises(ValidationError):
         services.job_update(job=job, changes=services.JobChanges(params={"greeting": "v2", "env": {"X": {"a": 1}}}))
     job.refresh_from_db()
@@ -78,8 +83,9 @@ def test_refused_update_leaves_the_stored_job_as_it_was(nomad, nomad_execution):
 
 def test_unreachable_nomad_saves_the_job_pending_and_sync_jobs_pushes_it_later(nomad, nomad_execution):
     nomad.fault("down")
-    job = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "later"})
-    assert job.push_outcome.status == services.PushOutcome.PENDING
+    saved = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "later"})
+    job = saved.job
+    assert saved.outcome.status == job_sync.PushOutcome.PENDING
     assert job.sync_status == Job.SyncStatus.PENDING and "unreachable" in job.sync_error
     assert job.next_sync_at is not None
     nomad.fault(None)
@@ -93,13 +99,13 @@ def test_unreachable_nomad_saves_the_job_pending_and_sync_jobs_pushes_it_later(n
 
 def test_server_errors_are_retryable_and_leave_the_job_pending(nomad, nomad_execution):
     nomad.fault("error500")
-    job = services.job_create(name="acme", execution=nomad_execution)
+    job = services.job_create(name="acme", execution=nomad_execution).job
     assert job.sync_status == Job.SyncStatus.PENDING
     nomad.fault(None)
 
 
 def test_run_now_forces_a_periodic_launch(nomad, nomad_execution):
-    job = services.job_create(name="acme", execution=nomad_execution)
+    job = services.job_create(name="acme", execution=nomad_execution).job
     result = services.job_run_now(job=job)
     assert result.external_id.startswith(f"{nomad_id(job)}/periodic-")
     assert nomad.children(nomad_id(job)) == [result.external_id]
@@ -111,7 +117,7 @@ def test_job_without_periodic_is_parameterized_and_run_now_dispatches_it(nomad, 
         "Config: { image: params.image } }] }] }"
     )
     nomad_execution.save()
-    job = services.job_create(name="on demand", execution=nomad_execution)
+    job = services.job_create(name="on demand", execution=nomad_execution).job
     held = nomad.job(nomad_id(job))
     assert held["ParameterizedJob"] is not None and held["Periodic"] is None
     result = services.job_run_now(job=job)
@@ -119,29 +125,29 @@ def test_job_without_periodic_is_parameterized_and_run_now_dispatches_it(nomad, 
 
 
 def test_plan_shows_a_readable_diff_of_a_changed_param(nomad, nomad_execution):
-    job = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "old"})
-    assert services.job_plan(job=job).changed is False
-    job = services.job_update(job=job, changes=services.JobChanges(params={"greeting": "new"}), push=False)
-    plan = services.job_plan(job=job)
+    job = services.job_create(name="acme", execution=nomad_execution, params={"greeting": "old"}).job
+    assert job_plan.job_plan(job=job).changed is False
+    job = services.job_update(job=job, changes=services.JobChanges(params={"greeting": "new"}), push=False).job
+    plan = job_plan.job_plan(job=job)
     assert plan.changed and plan.live
     assert "new" in plan.diff_text and "Task: run" in plan.diff_text
 
 
 def test_delete_purges_the_nomad_job(nomad, nomad_execution):
-    job = services.job_create(name="acme", execution=nomad_execution)
+    job = services.job_create(name="acme", execution=nomad_execution).job
     outcome = services.job_delete(job=job)
-    assert outcome.status == services.PushOutcome.REMOVED
+    assert outcome.status == job_sync.PushOutcome.REMOVED
     assert nomad.job(nomad_id(job)) is None
     assert not Job.objects.exists()
 
 
 def test_delete_while_nomad_is_down_keeps_the_job_deleting_until_sync(nomad, nomad_execution):
-    job = services.job_create(name="acme", execution=nomad_execution)
+    job = services.job_create(name="acme", execution=nomad_execution).job
     nomad.fault("down")
-    assert services.job_delete(job=job).status == services.PushOutcome.PENDING
+    assert services.job_delete(job=job).status == job_sync.PushOutcome.PENDING
     assert Job.objects.get(pk=job.pk).sync_status == Job.SyncStatus.DELETING
     nomad.fault(None)
-    report = services.jobs_sync(jobs=services.jobs_to_sync())
+    report = job_sync.jobs_sync(jobs=job_sync.jobs_to_sync())
     assert report.removed == 1
     assert not Job.objects.exists() and nomad.job(nomad_id(job)) is None
 
@@ -159,13 +165,13 @@ def test_secret_reaches_nomad_decrypted_and_nothing_striv_stores_or_logs(
     caplog.set_level(logging.DEBUG)
     canary = "nomad-canary-5c1d"
     secret = crypto.value_encrypt(canary, public_pem=crypto.public_key_recover(encryption_key))
-    job = services.job_create(name="acme", execution=nomad_execution, params={"env": {"PASSWORD": secret}})
+    job = services.job_create(name="acme", execution=nomad_execution, params={"env": {"PASSWORD": secret}}).job
     held = nomad.job(nomad_id(job))
     assert held["TaskGroups"][0]["Tasks"][0]["Env"]["PASSWORD"] == canary
     job = services.job_update(
         job=job, changes=services.JobChanges(params={"env": {"PASSWORD": secret}, "x": 1}), push=False
-    )
-    plan = services.job_plan(job=job)
+    ).job
+    plan = job_plan.job_plan(job=job)
     assert canary not in plan.diff_text
     from tests.core.test_secrets_canary import all_rows_text
 
@@ -186,7 +192,7 @@ def test_secret_nomad_token_is_decrypted_only_when_used(nomad, encryption_key):
                 "token": crypto.value_encrypt(token, public_pem=crypto.public_key_recover(encryption_key)),
             },
         )
-        job = services.job_create(name="with token", execution=execution)
+        job = services.job_create(name="with token", execution=execution).job
         assert job.sync_status == Job.SyncStatus.IN_SYNC
         assert secured.job(nomad_id(job)) is not None
     finally:
@@ -223,7 +229,7 @@ def test_load_state_pushes_jobs_whose_spec_changed_after_commit(nomad, write_sta
     call_command("load-state", str(write_state(state)), stdout=io.StringIO())
     from striv.executions.models import Execution
 
-    job = services.job_create(name="acme", execution=Execution.objects.get(key="greeter"))
+    job = services.job_create(name="acme", execution=Execution.objects.get(key="greeter")).job
     state["executions"]["greeter"]["default_params"]["greeting"] = "v2"
     out = io.StringIO()
     call_command("load-state", str(write_state(state)), stdout=out)
@@ -270,7 +276,8 @@ def test_two_hundred_saves_under_faults_converge_after_sync(nomad, nomad_executi
             job = rng.choice(jobs)
             services.job_update(job=job, changes=services.JobChanges(params={"greeting": f"edit {n}"}))
         else:
-            jobs.append(services.job_create(name=f"job {n}", execution=nomad_execution, values=[rng.choice(values)]))
+            saved = services.job_create(name=f"job {n}", execution=nomad_execution, values=[rng.choice(values)])
+            jobs.append(saved.job)
     assert Job.objects.exclude(sync_status=Job.SyncStatus.IN_SYNC).exists()
     nomad.fault(None)
     call_command("sync-jobs", stdout=io.StringIO())
@@ -278,7 +285,7 @@ def test_two_hundred_saves_under_faults_converge_after_sync(nomad, nomad_executi
     held = nomad.jobs
     assert sorted(held) == sorted(nomad_id(j) for j in Job.objects.all())  # none lost, none duplicated
     for job in Job.objects.all():
-        expected = services.job_render(
+        expected = job_rendering.job_render(
             execution=job.execution, values=[jv.value for jv in job.job_values.all()], params=job.params, mode="push"
         ).spec
         nomad_job = held[nomad_id(job)]
@@ -293,12 +300,12 @@ def test_plan_redacts_the_secret_the_cluster_still_holds_after_it_was_replaced(n
     old, new = "old-secret-93a1", "new-secret-77b2"
     job = services.job_create(
         name="acme", execution=nomad_execution, params={"env": {"TOKEN": crypto.value_encrypt(old, public_pem=public)}}
-    )
+    ).job
     job = services.job_update(
         job=job,
         changes=services.JobChanges(params={"env": {"TOKEN": crypto.value_encrypt(new, public_pem=public)}}),
         push=False,
-    )
-    plan = services.job_plan(job=job)
+    ).job
+    plan = job_plan.job_plan(job=job)
     assert plan.changed and "TOKEN" in plan.diff_text
     assert old not in plan.diff_text and new not in plan.diff_text

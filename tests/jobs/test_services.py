@@ -6,7 +6,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from striv.core import crypto
+from striv.jobs import rendering as job_rendering
 from striv.jobs import services
+from striv.jobs import sync as job_sync
 from striv.jobs.models import Job, JobValue
 from tests.factories import DimensionFactory, DimensionValueFactory, ExecutionFactory
 
@@ -25,19 +27,19 @@ def estate():
 
 def test_job_render_prefers_job_params_over_dimension_params(estate):
     execution, acme, gold = estate
-    rendered = services.job_render(execution=execution, values=[gold, acme], params={"env.J": "job"})
+    rendered = job_rendering.job_render(execution=execution, values=[gold, acme], params={"env.J": "job"})
     assert rendered.params["greeting"] == "hi acme"  # customer (20) beats level (10)
     assert rendered.params["env"] == {"A": "1", "C": "acme", "L": "gold", "J": "job"}
     assert rendered.provenance["greeting"] == "dimension:customer=acme"
     assert rendered.provenance["env.A"] == "execution:greeter"
     assert rendered.provenance["env.J"] == "job"
-    rendered = services.job_render(execution=execution, values=[gold, acme], params={"greeting": "mine"})
+    rendered = job_rendering.job_render(execution=execution, values=[gold, acme], params={"greeting": "mine"})
     assert rendered.spec["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["mine"]
 
 
 def test_job_create_stores_spec_values_and_hash(estate):
     execution, acme, gold = estate
-    job = services.job_create(name="acme job", execution=execution, values=[acme, gold], params={}, push=False)
+    job = services.job_create(name="acme job", execution=execution, values=[acme, gold], params={}, push=False).job
     assert job.version == 1
     assert job.spec["Periodic"] == {"Spec": "0 3 * * *"}
     assert job.spec_hash and job.sync_status == Job.SyncStatus.OUT_OF_SYNC
@@ -74,7 +76,7 @@ def test_template_error_names_execution_line_and_column(estate):
 
 def test_update_with_stale_version_is_refused_and_changes_nothing(estate):
     execution, acme, _ = estate
-    job = services.job_create(name="x", execution=execution, values=[acme], params={})
+    job = services.job_create(name="x", execution=execution, values=[acme], params={}).job
     services.job_update(job=job, changes=services.JobChanges(name="y"), expected_version=1)
     with pytest.raises(services.StaleVersion):
         services.job_update(job=job, changes=services.JobChanges(name="z"), expected_version=1)
@@ -84,39 +86,39 @@ def test_update_with_stale_version_is_refused_and_changes_nothing(estate):
 
 def test_update_without_version_is_last_writer_wins_and_keeps_values(estate):
     execution, acme, gold = estate
-    job = services.job_create(name="x", execution=execution, values=[acme, gold], params={})
-    updated = services.job_update(job=job, changes=services.JobChanges(params={"greeting": "new"}))
+    job = services.job_create(name="x", execution=execution, values=[acme, gold], params={}).job
+    updated = services.job_update(job=job, changes=services.JobChanges(params={"greeting": "new"})).job
     assert updated.version == 2
     assert updated.spec["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["new"]
     assert updated.job_values.count() == 2
-    updated = services.job_update(job=job, changes=services.JobChanges(values=[gold]))
+    updated = services.job_update(job=job, changes=services.JobChanges(values=[gold])).job
     assert list(updated.job_values.values_list("value__key", flat=True)) == ["gold"]
 
 
 def test_unchanged_update_keeps_in_sync_status_and_pushes_nothing(estate):
     execution, acme, _ = estate
-    job = services.job_create(name="x", execution=execution, values=[acme], params={"a": 1}, push=False)
+    job = services.job_create(name="x", execution=execution, values=[acme], params={"a": 1}, push=False).job
     Job.objects.filter(pk=job.pk).update(pushed_hash=job.spec_hash, sync_status=Job.SyncStatus.IN_SYNC)
     job.refresh_from_db()
-    updated = services.job_update(job=job, changes=services.JobChanges(params={"a": 1}))
-    assert updated.sync_status == Job.SyncStatus.IN_SYNC
-    assert updated.push_outcome.status == services.PushOutcome.UNCHANGED
+    saved = services.job_update(job=job, changes=services.JobChanges(params={"a": 1}))
+    assert saved.job.sync_status == Job.SyncStatus.IN_SYNC
+    assert saved.outcome.status == job_sync.PushOutcome.UNCHANGED
 
 
 def test_rename_changes_the_desired_hash(estate):
     execution, acme, _ = estate
-    job = services.job_create(name="x", execution=execution, values=[acme], params={}, push=False)
-    renamed = services.job_update(job=job, changes=services.JobChanges(name="renamed"), push=False)
+    job = services.job_create(name="x", execution=execution, values=[acme], params={}, push=False).job
+    renamed = services.job_update(job=job, changes=services.JobChanges(name="renamed"), push=False).job
     assert renamed.spec_hash != job.spec_hash
 
 
 def test_secret_param_is_redacted_in_preview_and_clear_in_push(estate, encryption_key):
     execution, acme, _ = estate
     secret = crypto.value_encrypt("s3cret", public_pem=crypto.public_key_recover(encryption_key))
-    preview = services.job_render(execution=execution, values=[acme], params={"greeting": secret})
+    preview = job_rendering.job_render(execution=execution, values=[acme], params={"greeting": secret})
     assert preview.params["greeting"] == "<redacted>"
     assert "s3cret" not in str(preview.spec)
-    push = services.job_render(execution=execution, values=[acme], params={"greeting": secret}, mode="push")
+    push = job_rendering.job_render(execution=execution, values=[acme], params={"greeting": secret}, mode="push")
     assert push.spec["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["s3cret"]
 
 
@@ -141,20 +143,20 @@ def test_changed_secret_changes_the_desired_hash(estate, encryption_key):
     public = crypto.public_key_recover(encryption_key)
     job = services.job_create(
         name="x", execution=execution, values=[acme], params={"token": crypto.value_encrypt("a", public_pem=public)}
-    )
+    ).job
     before = job.spec_hash
     job = services.job_update(
         job=job, changes=services.JobChanges(params={"token": crypto.value_encrypt("b", public_pem=public)})
-    )
+    ).job
     assert job.spec_hash != before
 
 
 def test_jobs_render_many_matches_single_renders_and_isolates_failures(estate):
     execution, acme, gold = estate
-    ok = services.job_create(name="ok", execution=execution, values=[acme], params={})
-    other = services.job_create(name="other", execution=execution, values=[gold], params={"greeting": "x"})
+    ok = services.job_create(name="ok", execution=execution, values=[acme], params={}).job
+    other = services.job_create(name="other", execution=execution, values=[gold], params={"greeting": "x"}).job
     Job.objects.filter(pk=other.pk).update(params={"bad key": 1})
-    results = dict(services.jobs_render_many(Job.objects.order_by("name")))
+    results = dict(job_rendering.jobs_render_many(Job.objects.order_by("name")))
     by_name = {job.name: result for job, result in results.items()}
     assert by_name["ok"][1] == ok.spec_hash
     assert "bad key" in str(by_name["other"])

@@ -37,7 +37,7 @@ def archive(settings, tmp_path):
 
 @pytest.fixture
 def job(nomad, nomad_execution):
-    return job_services.job_create(name="acme nightly", execution=nomad_execution, params={"greeting": "hi"})
+    return job_services.job_create(name="acme nightly", execution=nomad_execution, params={"greeting": "hi"}).job
 
 
 def nomad_id(job: Job) -> str:
@@ -227,7 +227,7 @@ def test_s3_archive_with_a_failing_put_retried_next_pass(nomad, job, settings, m
 @pytest.mark.django_db
 def test_refresh_retries_pending_pushes_in_loop_mode(nomad, nomad_execution, archive, monkeypatch):
     nomad.fault("down")
-    job = job_services.job_create(name="acme", execution=nomad_execution)
+    job = job_services.job_create(name="acme", execution=nomad_execution).job
     nomad.fault(None)
     Job.objects.filter(pk=job.pk).update(next_sync_at=timezone.now() - timedelta(seconds=1))
     from striv.runs.management.commands import refresh as refresh_module  # noqa: F401
@@ -284,7 +284,7 @@ def test_prune_runs_rejects_a_bad_age(bad):
 def test_two_concurrent_refreshers_neither_duplicate_runs_nor_archive_twice(nomad, nomad_execution, tmp_path):
     if connection.vendor == "sqlite":
         pytest.skip("SQLite is single-node: concurrent refreshers need PostgreSQL or MariaDB")
-    jobs = [job_services.job_create(name=f"job {n}", execution=nomad_execution) for n in range(10)]
+    jobs = [job_services.job_create(name=f"job {n}", execution=nomad_execution).job for n in range(10)]
     for job in jobs:
         nomad.seed_runs(nomad_id(job), 30, "complete", stdout=b"seeded\n")
     settings_dict = connection.settings_dict

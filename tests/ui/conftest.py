@@ -75,7 +75,7 @@ def job(estate) -> Job:
     """A saved, pushed job of customer acme at level gold."""
     return services.job_create(
         name="acme nightly", execution=estate["execution"], values=[estate["acme"], estate["gold"]], params={}
-    )
+    ).job
 
 
 def make_run(job: Job, status: str = Run.Status.SUCCESSFUL, *, age: timedelta = timedelta(hours=1), **fields) -> Run:

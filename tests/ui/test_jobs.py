@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from striv.core import keys
 from striv.jobs import services
+from striv.jobs import sync as job_sync
 from striv.jobs.models import Job
 from striv.runs.models import Run
 from tests.factories import DimensionValueFactory, ExecutionFactory, JobFactory
@@ -154,7 +155,7 @@ def test_operator_sees_bulk_selection_with_labelled_checkboxes(operator_client, 
 
 
 def test_bulk_action_first_asks_for_confirmation_naming_how_many_jobs(operator_client, job, estate):
-    other = services.job_create(name="globex nightly", execution=estate["execution"], params={})
+    other = services.job_create(name="globex nightly", execution=estate["execution"], params={}).job
     data = {"action": "delete", "ids": [job.pk, other.pk], "next": "/jobs/?q=a"}
     response = operator_client.post(reverse("jobs:bulk"), data)
     html = response.content.decode()
@@ -167,7 +168,7 @@ def test_bulk_action_first_asks_for_confirmation_naming_how_many_jobs(operator_c
 
 
 def test_bulk_delete_after_confirmation_removes_jobs_from_striv_and_nomad(operator_client, job, estate, nomad):
-    other = services.job_create(name="globex nightly", execution=estate["execution"], params={})
+    other = services.job_create(name="globex nightly", execution=estate["execution"], params={}).job
     data = {"action": "delete", "ids": [job.pk, other.pk], "confirmed": "1", "next": "/jobs/?q=a"}
     response = operator_client.post(reverse("jobs:bulk"), data, follow=True)
     assert response.redirect_chain[0] == ("/jobs/?q=a", 303)
@@ -177,7 +178,7 @@ def test_bulk_delete_after_confirmation_removes_jobs_from_striv_and_nomad(operat
 
 
 def test_bulk_run_now_starts_a_run_of_each_job(operator_client, job, estate, nomad):
-    other = services.job_create(name="globex nightly", execution=estate["execution"], params={})
+    other = services.job_create(name="globex nightly", execution=estate["execution"], params={}).job
     response = operator_client.post(
         reverse("jobs:bulk"), {"action": "run", "ids": [job.pk, other.pk], "confirmed": "1"}, follow=True
     )
@@ -337,7 +338,7 @@ def test_edit_form_shows_stored_params_by_type(operator_client, estate):
         name="x",
         execution=estate["execution"],
         params={"greeting": "hi", "retries": 2, "dry_run": False, "extra": {"a": 1}, "tok": keys.encrypt("s")},
-    )
+    ).job
     html = operator_client.get(reverse("jobs:edit", args=[job.pk])).content.decode()
     assert 'value="greeting"' in html and 'value="hi"' in html
     assert re.search(r'value="retries".*?<option value="number" selected>', html, re.S)
@@ -347,7 +348,7 @@ def test_edit_form_shows_stored_params_by_type(operator_client, estate):
 
 
 def test_edit_keeps_a_secret_left_blank_and_replaces_one_typed_again(operator_client, estate, nomad):
-    job = services.job_create(name="x", execution=estate["execution"], params={"env.TOKEN": keys.encrypt("old")})
+    job = services.job_create(name="x", execution=estate["execution"], params={"env.TOKEN": keys.encrypt("old")}).job
     stored = job.params["env.TOKEN"]["encrypted"]
     data = form_data(
         estate,
@@ -551,7 +552,7 @@ def test_run_now_via_htmx_redirects_the_page(operator_client, job):
 
 def test_push_again_pushes_and_reports(operator_client, job, nomad):
     nomad.fault("error500")
-    services.jobs_sync(jobs=Job.objects.all(), force=True)
+    job_sync.jobs_sync(jobs=Job.objects.all(), force=True)
     nomad.fault(None)
     assert Job.objects.get().sync_status == Job.SyncStatus.PENDING
     response = operator_client.post(reverse("jobs:push", args=[job.pk]), follow=True)

@@ -67,7 +67,7 @@ def test_run_list_shows_runs_newest_first_with_their_jobs(viewer_client, job):
 
 
 def test_run_list_filters_by_status_day_job_and_recency(viewer_client, job, estate):
-    other = job_services.job_create(name="globex", execution=estate["execution"], params={})
+    other = job_services.job_create(name="globex", execution=estate["execution"], params={}).job
     failed = make_run(job, "failed", age=timedelta(days=2))
     ok = make_run(job, "successful", age=timedelta(hours=1))
     elsewhere = make_run(other, "successful", age=timedelta(hours=2))

@@ -81,14 +81,15 @@ def render_error_field(error: templating.RenderError, *, params_field: str = "pa
     Job params map to ``params``, an execution's defaults and template to ``execution``, a dimension value's params
     to ``dimensions.<dim>``; a rendered spec that the driver refuses has no field, only ``param`` (the spec path).
     """
-    layer = error.layer
-    if layer == templating.LAYER_JOB:
+    layer = error.layer if isinstance(error.layer, templating.LayerName) else None
+    field: str | None
+    if layer is not None and layer.kind == "job":
         field = params_field
-    elif layer and layer.startswith("execution:"):
+    elif layer is not None and layer.kind == "execution":
         field = "execution"
-    elif layer and layer.startswith("dimension:"):
-        field = "dimensions." + layer.removeprefix("dimension:").split("=", 1)[0]
-    elif error.kind in ("syntax", "runtime", "result"):
+    elif layer is not None and layer.kind == "dimension":
+        field = f"dimensions.{layer.key}"
+    elif error.in_template:
         field = "execution"  # the execution's template
     else:
         field = None
@@ -97,7 +98,7 @@ def render_error_field(error: templating.RenderError, *, params_field: str = "pa
         error.message,
         code="render",
         kind=error.kind,
-        layer=layer,
+        layer=error.layer,
         param=error.param,
         line=error.line,
         column=error.column,
@@ -109,12 +110,10 @@ def django_validation_errors(
 ) -> list[dict[str, Any]]:
     """Field errors for a Django ValidationError raised by a model's full_clean() or a service.
 
-    ``field_names`` renames model fields to API fields (``values`` -> ``dimensions``). A render error that caused
-    the ValidationError (``raise ... from render_error``) keeps its layer, param and position.
+    ``field_names`` renames model fields to API fields (``values`` -> ``dimensions``). Render errors are not
+    ValidationErrors of this kind: a job service raises JobRenderError, which the API maps with
+    ``render_error_field``.
     """
-    cause = exc.__cause__
-    if isinstance(cause, templating.RenderError):
-        return [render_error_field(cause)]
     names = dict(field_names or {})
     errors = []
     if hasattr(exc, "error_dict"):

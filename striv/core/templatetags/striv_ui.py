@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
-from striv import templating
+from striv import secret, templating
 from striv.core import roles
 from striv.drivers.base import RunStatus
 
@@ -98,7 +98,7 @@ def duration(start: Any, end: Any = None) -> str:
 def secrets_hidden(value: Any) -> Any:
     """Return ``value`` with every secret object replaced by the words "secret, set"."""
     if isinstance(value, dict):
-        if templating.SECRET_TYPE_KEY in value:
+        if secret.is_secret(value):
             return SECRET_SET
         return {key: secrets_hidden(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -123,19 +123,19 @@ def compact_json(value: Any) -> str:
 
 @register.filter
 def is_secret(value: Any) -> bool:
-    return templating.is_secret(value)
+    return secret.is_secret(value)
 
 
 @register.simple_tag
 def layer_badge(layer: str) -> str:
     """A tag naming a param layer: "job", "execution greeter", "customer = acme"."""
-    if layer.startswith("execution:"):
-        kind, text = "execution", f"execution {layer.removeprefix('execution:')}"
-    elif layer.startswith("dimension:"):
-        dim, _, val = layer.removeprefix("dimension:").partition("=")
-        kind, text = "dimension", f"{dim} = {val}"
+    kind = layer.kind if isinstance(layer, templating.LayerName) else "job"
+    if isinstance(layer, templating.LayerName) and layer.kind == "execution":
+        text = f"execution {layer.key}"
+    elif isinstance(layer, templating.LayerName) and layer.kind == "dimension":
+        text = f"{layer.key} = {layer.value}"
     else:
-        kind, text = "job", layer
+        text = str(layer)
     return format_html('<span class="layer layer-{}" title="set by {}">{}</span>', kind, layer, text)
 
 

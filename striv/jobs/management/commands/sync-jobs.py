@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from striv.executions.models import Execution
-from striv.jobs import services
+from striv.jobs import sync
 
 
 class Command(BaseCommand):
@@ -26,8 +26,8 @@ class Command(BaseCommand):
         def progress(items, total):
             return tqdm(items, total=total, desc="pushing", unit="job", file=sys.stderr, leave=False)
 
-        jobs = services.jobs_to_sync(all_jobs=all, execution_key=execution)
-        report = services.jobs_sync(
+        jobs = sync.jobs_to_sync(all_jobs=all, execution_key=execution)
+        report = sync.jobs_sync(
             jobs=jobs, force=all, workers=workers, progress=progress if sys.stderr.isatty() else None
         )
         for label, reason in report.failed:

@@ -7,7 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from striv.jobs import services as job_services
+from striv.jobs import sync as job_sync
 from striv.runs import refresh
 
 logger = logging.getLogger("striv.refresh")
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             report = refresh.runs_refresh(archive=not no_archive, archive_limit=archive_limit)
             line = f"refresh: {report.summary()}"
             if loop:
-                sync = job_services.jobs_sync(jobs=job_services.jobs_to_sync(due_only=True))
+                sync = job_sync.jobs_sync(jobs=job_sync.jobs_to_sync(due_only=True))
                 line += f"; job sync: {sync.summary()}"
             for failure in report.failures:
                 logger.warning("refresh failure: %s", failure)

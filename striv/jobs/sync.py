@@ -1,0 +1,296 @@
+"""Pushing jobs to their clusters: the push of a save, sync passes (sync-jobs, the refresher), retries with backoff.
+
+No cluster call happens while a row is locked by a sync pass: rendering and database writes run in the calling
+thread, cluster calls in a pool, and each outcome is written only if the job was not saved again meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from itertools import groupby
+from typing import Any, ClassVar
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from striv import templating
+from striv.core import keys
+from striv.dimensions.models import DimensionValue
+from striv.drivers.base import Driver, DriverError
+from striv.jobs.layers import LayerSource, job_layers
+from striv.jobs.models import Job
+from striv.jobs.rendering import layers_render
+from striv.templating import Layer, RenderError
+
+logger = logging.getLogger(__name__)
+
+# Retry delays of pending pushes double from the first to the last.
+BACKOFF_FIRST = timedelta(seconds=15)
+BACKOFF_MAX = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What a save or sync did with the cluster."""
+
+    PUSHED: ClassVar[str] = "pushed"
+    UNCHANGED: ClassVar[str] = "unchanged"
+    PENDING: ClassVar[str] = "pending"
+    FAILED: ClassVar[str] = "failed"
+    REMOVED: ClassVar[str] = "removed"
+    SKIPPED: ClassVar[str] = "skipped"
+
+    status: str
+    message: str = ""
+
+
+def job_meta(job: Job) -> dict[str, str]:
+    """The metadata striv attaches to a job on the cluster, so that runs map back to it."""
+    return {"striv_job_id": str(job.pk), "striv_execution": job.execution.key}
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait before the next push attempt after ``attempts`` failed ones."""
+    return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+
+
+def _push_failed(job: Job, error: DriverError) -> PushOutcome:
+    job.sync_status = Job.SyncStatus.PENDING
+    job.sync_error = error.message
+    job.sync_attempts += 1
+    job.next_sync_at = timezone.now() + backoff(job.sync_attempts)
+    return PushOutcome(PushOutcome.PENDING, error.message)
+
+
+def _push_succeeded(job: Job, pushed_hash: str, changed: bool, secrets: list[str] | None = None) -> PushOutcome:
+    job.pushed_hash = pushed_hash
+    if secrets is not None:
+        job.pushed_secrets = secrets
+    job.sync_status = Job.SyncStatus.IN_SYNC if pushed_hash == job.spec_hash else Job.SyncStatus.OUT_OF_SYNC
+    job.sync_error = ""
+    job.sync_attempts = 0
+    job.next_sync_at = None
+    job.synced_at = timezone.now()
+    return PushOutcome(PushOutcome.PUSHED if changed else PushOutcome.UNCHANGED)
+
+
+SYNC_FIELDS = [
+    "pushed_hash",
+    "pushed_secrets",
+    "sync_status",
+    "sync_error",
+    "sync_attempts",
+    "next_sync_at",
+    "synced_at",
+]
+
+
+def push_in_save(job: Job, layers: Sequence[Layer]) -> PushOutcome:
+    """Push a job being saved, rendered from ``layers`` in push mode (the save's second and last rendering).
+
+    A refusal raises ValidationError (rolling the save back); an unreachable cluster leaves the push pending.
+    """
+    if job.spec_hash == job.pushed_hash and job.sync_status == Job.SyncStatus.IN_SYNC:
+        return PushOutcome(PushOutcome.UNCHANGED)
+    rendered = layers_render(execution=job.execution, layers=layers, mode="push")
+    try:
+        result = job.execution.get_driver().push(
+            job_id=str(job.pk), name=job.name, spec=rendered.spec, meta=job_meta(job)
+        )
+    except DriverError as exc:
+        if not exc.retryable:
+            raise ValidationError(
+                {"__all__": ValidationError(f"The cluster refused the job: {exc.message}", code="refused")}
+            ) from None
+        logger.warning("push of job %s left pending: %s", job.pk, exc.message)
+        outcome = _push_failed(job, exc)
+    else:
+        outcome = _push_succeeded(job, job.spec_hash, result.changed, templating.secret_texts(layers))
+    job.save(update_fields=SYNC_FIELDS)
+    return outcome
+
+
+def job_remove(job: Job) -> PushOutcome:
+    """Remove ``job`` from its cluster; when the cluster cannot be reached, mark it ``deleting`` for a later sync.
+
+    Returns REMOVED or PENDING; raises ValidationError when the cluster refuses (the job is then left as it was).
+    """
+    try:
+        job.execution.get_driver().remove(job_id=str(job.pk))
+    except DriverError as exc:
+        if not exc.retryable:
+            raise ValidationError(f"The cluster refused to remove the job: {exc.message}", code="refused") from None
+        job.sync_status = Job.SyncStatus.DELETING
+        job.sync_error = exc.message
+        job.sync_attempts += 1
+        job.next_sync_at = timezone.now() + backoff(job.sync_attempts)
+        job.save(update_fields=["sync_status", "sync_error", "sync_attempts", "next_sync_at"])
+        return PushOutcome(PushOutcome.PENDING, exc.message)
+    return PushOutcome(PushOutcome.REMOVED)
+
+
+@dataclass
+class SyncReport:
+    """Counts of a sync pass, with the reason of each failure."""
+
+    pushed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (job label, reason)
+
+    def summary(self) -> str:
+        return f"pushed {self.pushed}, unchanged {self.unchanged}, removed {self.removed}, failed {len(self.failed)}"
+
+
+def jobs_to_sync(*, all_jobs: bool = False, execution_key: str | None = None, due_only: bool = False) -> QuerySet[Job]:
+    """The jobs a sync pass should handle: out of sync, pending, deleting (``all_jobs``: every job)."""
+    jobs = Job.objects.all()
+    if not all_jobs:
+        jobs = jobs.filter(
+            sync_status__in=[
+                Job.SyncStatus.OUT_OF_SYNC, Job.SyncStatus.PENDING, Job.SyncStatus.FAILED, Job.SyncStatus.DELETING,
+            ]
+        )  # fmt: skip
+    if due_only:
+        jobs = jobs.filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=timezone.now()))
+    if execution_key:
+        jobs = jobs.filter(execution__key=execution_key)
+    return jobs
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One cluster call of a sync pass, and what to record when it succeeds."""
+
+    job: Job
+    kind: str  # "push" or "remove"
+    call: Callable[[], Any]
+    secrets: list[str] | None = None
+
+
+def jobs_sync(
+    *,
+    jobs: Any,
+    force: bool = False,
+    workers: int = 8,
+    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+) -> SyncReport:
+    """Push (or, for ``deleting`` jobs, remove) ``jobs`` on their clusters, ``workers`` calls at a time.
+
+    A job whose spec hash equals the hash last pushed is not pushed unless ``force``. Rendering and all database
+    writes happen in the calling thread; only the cluster calls run in the pool. A job saved again while its push
+    was under way keeps its new spec and stays out of sync. Returns a SyncReport; never raises for one job's failure.
+    """
+    report = SyncReport()
+    drivers: dict[int, Driver] = {}
+    tasks: list[_Task] = []
+
+    to_push: list[tuple[Job, list[DimensionValue]]] = []
+    for job, values in LayerSource().jobs(jobs.order_by("execution_id", "id")):
+        if job.sync_status == Job.SyncStatus.DELETING:
+            driver = drivers.setdefault(job.execution_id, job.execution.get_driver())
+            tasks.append(_Task(job, "remove", partial(driver.remove, job_id=str(job.pk))))
+        elif not force and job.spec_hash == job.pushed_hash and job.sync_status == Job.SyncStatus.IN_SYNC:
+            report.unchanged += 1
+        else:
+            to_push.append((job, values))
+    for job, result, secrets in _render_for_push(to_push):
+        if isinstance(result, RenderError):
+            report.failed.append((_label(job), str(result)))
+            Job.objects.filter(pk=job.pk).update(sync_status=Job.SyncStatus.FAILED, sync_error=str(result))
+            continue
+        driver = drivers.setdefault(job.execution_id, job.execution.get_driver())
+        call = partial(driver.push, job_id=str(job.pk), name=job.name, spec=result, meta=job_meta(job))
+        tasks.append(_Task(job, "push", call, secrets))
+
+    def run(task: _Task) -> tuple[_Task, Any]:
+        try:
+            return task, task.call()
+        except DriverError as exc:
+            return task, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results: Iterable[tuple[_Task, Any]] = pool.map(run, tasks)
+        if progress:
+            results = progress(results, len(tasks))
+        pending: list[tuple[_Task, Any]] = []
+        for item in results:
+            pending.append(item)
+            if len(pending) >= 200:
+                _sync_record_many(pending, report)
+                pending = []
+        _sync_record_many(pending, report)
+    return report
+
+
+def _sync_record_many(items: list[tuple[_Task, Any]], report: SyncReport) -> None:
+    # One transaction per batch of outcomes: a commit per job would dominate on SQLite.
+    with transaction.atomic():
+        for task, result in items:
+            _sync_record(task, result, report)
+
+
+def _label(job: Job) -> str:
+    return f"{job.name} ({job.pk})"
+
+
+def _render_for_push(
+    jobs: list[tuple[Job, list[DimensionValue]]],
+) -> Iterable[tuple[Job, dict | RenderError, list[str]]]:
+    """Render jobs in push mode (cleartext secrets), batched per execution.
+
+    Yields (job, spec or RenderError, ciphertexts of the job's secrets).
+    """
+    decrypt = keys.decrypt if keys.private_key_pem() else None
+    for _, group_iter in groupby(jobs, key=lambda pair: pair[0].execution_id):
+        group = list(group_iter)
+        execution = group[0][0].execution
+        many = [job_layers(execution=execution, values=values, params=job.params) for job, values in group]
+        results = templating.job_specs_render(
+            execution.payload_template, many, execution_key=execution.key, mode="push", decrypt=decrypt
+        )
+        for (job, _), layers, result in zip(group, many, results, strict=True):
+            spec = result if isinstance(result, RenderError) else result.spec
+            yield job, spec, templating.secret_texts(layers)
+
+
+def _sync_record(task: _Task, result: Any, report: SyncReport) -> None:
+    """Store the outcome of one cluster call, without overwriting a save that happened meanwhile."""
+    job = task.job
+    if task.kind == "remove":
+        if isinstance(result, DriverError):
+            report.failed.append((_label(job), result.message))
+            _push_failed(job, result)
+            job.sync_status = Job.SyncStatus.DELETING
+            Job.objects.filter(pk=job.pk).update(**{f: getattr(job, f) for f in SYNC_FIELDS})
+        else:
+            Job.objects.filter(pk=job.pk, sync_status=Job.SyncStatus.DELETING).delete()
+            report.removed += 1
+        return
+    if isinstance(result, DriverError):
+        report.failed.append((_label(job), result.message))
+        _push_failed(job, result)
+        if not result.retryable:
+            job.sync_status = Job.SyncStatus.FAILED
+    else:
+        outcome = _push_succeeded(job, job.spec_hash, result.changed, task.secrets)
+        if outcome.status == PushOutcome.PUSHED:
+            report.pushed += 1
+        else:
+            report.unchanged += 1
+    fields = {f: getattr(job, f) for f in SYNC_FIELDS}
+    # Only if the job was not saved again meanwhile (its spec hash is what was pushed) does it become in sync.
+    updated = (
+        Job.objects.filter(pk=job.pk, spec_hash=job.spec_hash)
+        .exclude(sync_status=Job.SyncStatus.DELETING)
+        .update(**fields)
+    )
+    if not updated and not isinstance(result, DriverError):
+        Job.objects.filter(pk=job.pk).exclude(sync_status=Job.SyncStatus.DELETING).update(pushed_hash=job.spec_hash)
