@@ -16,6 +16,7 @@ from striv.dimensions.api import DimensionViewSet
 from striv.executions.api import ExecutionViewSet, HealthView
 from striv.jobs.api import JobViewSet
 from striv.runs.api import RunViewSet
+from striv.runs.views import dashboard
 from striv.state.api import StateView
 
 admin.site.site_header = "striv administration"
@@ -43,7 +44,7 @@ urlpatterns = [
     path("api/", include((api_patterns, "api"))),
     path("login/", core_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", core_views.dashboard, name="home"),
+    path("", dashboard, name="home"),
     path("jobs/", include("striv.jobs.urls")),
     path("runs/", include("striv.runs.urls")),
     path("executions/", include("striv.executions.urls")),

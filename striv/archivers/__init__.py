@@ -1,4 +1,4 @@
-"""Log archivers: a registry from URL scheme to class, imported on first use.
+"""Log archivers: a registry from URL scheme to archiver, each imported on first use.
 
 ``STRIV_ARCHIVE`` is a URL whose scheme picks the archiver: ``file:///var/lib/striv/archive`` or
 ``s3://bucket/prefix``. Instances are cached per URL, and the cache is dropped when a test changes the settings.
@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,11 +20,30 @@ from striv.archivers.base import ArchiveConfigError, ArchiveError, LogSlice, Run
 if TYPE_CHECKING:
     from striv.archivers.base import Archiver
 
-__all__ = ["ARCHIVERS", "ArchiveConfigError", "ArchiveError", "LogSlice", "RunLogs", "archiver_class", "get_archiver"]
+__all__ = [
+    "ARCHIVERS",
+    "ArchiveConfigError",
+    "ArchiveError",
+    "ArchiverEntry",
+    "LogSlice",
+    "RunLogs",
+    "archiver_class",
+    "get_archiver",
+]
 
-ARCHIVERS: dict[str, str] = {
-    "file": "striv.archivers.file.FileArchiver",
-    "s3": "striv.archivers.s3.S3Archiver",
+
+@dataclass(frozen=True)
+class ArchiverEntry:
+    """One archiver plugin: a label for people, and the dotted path of its class (imported on first use)."""
+
+    label: str
+    path: str
+
+
+#: The archivers, keyed by the URL scheme that selects them; the key equals the module name and the class's name.
+ARCHIVERS: dict[str, ArchiverEntry] = {
+    "file": ArchiverEntry("Local directory", "striv.archivers.file.FileArchiver"),
+    "s3": ArchiverEntry("S3 bucket (or S3-compatible store)", "striv.archivers.s3.S3Archiver"),
 }
 
 _instances: dict[str, Archiver] = {}
@@ -33,7 +53,7 @@ _instances_lock = threading.Lock()
 @cache
 def archiver_class(scheme: str) -> type[Archiver]:
     """Return the archiver class registered for URL scheme ``scheme``; raises KeyError when none is."""
-    return import_string(ARCHIVERS[scheme])
+    return import_string(ARCHIVERS[scheme].path)
 
 
 def get_archiver(url: str | None = None) -> Archiver:

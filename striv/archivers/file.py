@@ -15,12 +15,14 @@ from typing import IO
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from striv.archivers.base import ArchiveConfigError, ArchiveError, Archiver, RunLogs, encode_run_logs, validate_key
+from striv.archivers.base import ArchiveConfigError, ArchiveError, RunLogs
+from striv.archivers.cache import ObjectArchiver
+from striv.archivers.format import encode_run_logs, validate_key
 
 logger = logging.getLogger(__name__)
 
 
-class FileArchiver(Archiver):
+class FileArchiver(ObjectArchiver):
     """Logs in a directory tree; the directory is created on the first write."""
 
     name = "file"

@@ -14,7 +14,9 @@ import threading
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from striv.archivers.base import ArchiveConfigError, ArchiveError, Archiver, RunLogs, encode_run_logs, validate_key
+from striv.archivers.base import ArchiveConfigError, ArchiveError, RunLogs
+from striv.archivers.cache import ObjectArchiver
+from striv.archivers.format import encode_run_logs, validate_key
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ CONTENT_TYPE = "application/gzip"
 _UNSET: Any = object()
 
 
-class S3Archiver(Archiver):
+class S3Archiver(ObjectArchiver):
     """Logs in a bucket under an optional prefix. The client is created on first use and shared by threads."""
 
     name = "s3"

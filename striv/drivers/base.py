@@ -17,11 +17,33 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from django.db import models
 from pydantic import BaseModel, ConfigDict, ValidationError, WrapValidator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # Where a problem is in a driver_config: field names and list indexes, outermost first; () is the config itself.
 ConfigPath = tuple[str | int, ...]
+
+# --- statuses ------------------------------------------------------------------------------------------------------
+
+
+class RunStatus(models.TextChoices):
+    """The status of a run, as drivers report it and striv stores it (``Run.status``), filters and shows it.
+
+    The one definition: the model's choices, the API's filters and the forms' choices all derive from it.
+    """
+
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCESSFUL = "successful", "Successful"
+    FAILED = "failed", "Failed"
+    LOST = "lost", "Lost"
+
+
+#: The statuses a run never leaves (a finished run never goes back to running).
+FINISHED_RUN_STATUSES: tuple[RunStatus, ...] = (RunStatus.SUCCESSFUL, RunStatus.FAILED, RunStatus.LOST)
+#: The statuses a job's latest run has when the job counts as failing.
+FAILING_RUN_STATUSES: tuple[RunStatus, ...] = (RunStatus.FAILED, RunStatus.LOST)
 
 # --- errors --------------------------------------------------------------------------------------------------------
 
@@ -230,11 +252,11 @@ class TaskInfo:
 
 @dataclass(frozen=True)
 class RunInfo:
-    """A run as the orchestrator reports it. ``status`` is one of striv's Run.Status values."""
+    """A run as the orchestrator reports it, in striv's terms (``status`` is a RunStatus)."""
 
     external_id: str
     job_ref: str
-    status: str
+    status: RunStatus
     created: datetime
     started: datetime | None = None
     finished: datetime | None = None

@@ -16,19 +16,17 @@ from django.db.models import Exists, OuterRef, QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from striv.core.api.serializers import json_text_problem
+from striv.drivers.base import FAILING_RUN_STATUSES, RunStatus
 from striv.jobs.models import Job, JobValue
 
-# Mirrors the runs' statuses: runs depend on jobs, not the other way round (a test keeps them equal).
-RUN_STATUSES = ("pending", "running", "successful", "failed", "lost")
-RUN_STATUS_LABELS = {"pending": "Pending", "running": "Running", "successful": "Successful", "failed": "Failed"}
+RUN_STATUSES = tuple(RunStatus.values)
 FAILING = "failing"
-FAILING_STATUSES = ("failed", "lost")
 NEVER_RAN = "none"
 NOT_IN_SYNC = "not_in_sync"
 
 LATEST_RUN_CHOICES = [
     (FAILING, "Failing (failed or lost)"),
-    *[(status, status.capitalize()) for status in RUN_STATUSES],
+    *RunStatus.choices,
     (NEVER_RAN, "Never ran"),
 ]
 SYNC_CHOICES = [(NOT_IN_SYNC, "Not in sync"), *Job.SyncStatus.choices]
@@ -121,7 +119,7 @@ class JobFilterSet(django_filters.FilterSet):
         statuses: set[str] = set()
         for status in value:
             if status == FAILING:
-                statuses.update(FAILING_STATUSES)
+                statuses.update(FAILING_RUN_STATUSES)
             else:
                 statuses.add("" if status == NEVER_RAN else status)
         return queryset.filter(latest_run_status__in=sorted(statuses))

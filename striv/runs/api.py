@@ -13,9 +13,17 @@ from rest_framework.response import Response
 
 from striv.core.api.base import CursorPagination, integer_lookup
 from striv.core.api.problems import Problem, field_error, invalid
-from striv.drivers.base import DriverError
+from striv.drivers.base import DriverError, RunStatus
+from striv.runs.logs import (
+    DEFAULT_MAX_BYTES,
+    MAX_MAX_BYTES,
+    STREAMS,
+    LogRequestError,
+    log_read_whole_characters,
+    run_logs_read,
+    run_task_names,
+)
 from striv.runs.models import Run
-from striv.runs.services import DEFAULT_MAX_BYTES, MAX_MAX_BYTES, STREAMS, LogRequestError, run_logs_read
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +66,7 @@ class RunSerializer(serializers.ModelSerializer):
 class RunFilter(django_filters.FilterSet):
     job = django_filters.UUIDFilter(field_name="job_id", help_text="A job id.")
     execution = django_filters.CharFilter(field_name="job__execution__key", help_text="An execution key.")
-    status = django_filters.MultipleChoiceFilter(choices=Run.Status.choices, distinct=False, help_text="Repeatable.")
+    status = django_filters.MultipleChoiceFilter(choices=RunStatus.choices, distinct=False, help_text="Repeatable.")
     created_after = django_filters.IsoDateTimeFilter(
         field_name="created", lookup_expr="gte", help_text="Runs created at or after this time (ISO 8601)."
     )
@@ -100,18 +108,6 @@ class LogSliceSerializer(serializers.Serializer):
         help_text="archive: striv's copy; live: read from the cluster; expired: neither has the logs any more.",
     )
     running = serializers.BooleanField(help_text="True while the run is live and may write more.")
-
-
-def utf8_complete_length(data: bytes) -> int:
-    """The length of ``data`` without a UTF-8 sequence cut off at its end (at most 3 bytes shorter)."""
-    for back in range(1, min(4, len(data)) + 1):
-        byte = data[-back]
-        if byte < 0x80:
-            return len(data)  # ASCII: nothing is cut
-        if byte >= 0xC0:  # the lead byte of the last sequence
-            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-            return len(data) if back >= needed else len(data) - back
-    return len(data)
 
 
 @extend_schema(tags=["runs"])
@@ -172,19 +168,16 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
                 503, exc.message, slug="cluster-unavailable", title="The cluster cannot be reached",
                 headers={"Retry-After": "10"},
             ) from None  # fmt: skip
-        data, next_offset = piece.data, piece.next_offset
-        keep = utf8_complete_length(data)
-        if 0 < keep < len(data):
-            # A character cut by max_bytes is left for the next read instead of being garbled.
-            data, next_offset = data[:keep], piece.offset + keep
-        tasks = [t.get("name") for t in run.tasks or [] if t.get("name")]
+        # A character cut by max_bytes is left for the next read instead of being garbled.
+        piece = log_read_whole_characters(piece)
+        tasks = run_task_names(run)
         return Response(
             {
                 "task": task or (tasks[0] if tasks else ""),
                 "stream": options["stream"],
-                "text": data.decode("utf-8", errors="replace"),
+                "text": piece.text,
                 "offset": piece.offset,
-                "next_offset": next_offset,
+                "next_offset": piece.next_offset,
                 "size": piece.size,
                 "source": piece.source,
                 "running": piece.running,

@@ -2,6 +2,7 @@
 
 from django.db import models
 
+from striv.drivers.base import FINISHED_RUN_STATUSES, RunStatus
 from striv.jobs.models import Job
 
 
@@ -20,14 +21,9 @@ class RunQuerySet(models.QuerySet):
 class Run(models.Model):
     """A run as discovered by the refresher; ``external_id`` is the orchestrator's id for it."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCESSFUL = "successful", "Successful"
-        FAILED = "failed", "Failed"
-        LOST = "lost", "Lost"
-
-    FINISHED = (Status.SUCCESSFUL, Status.FAILED, Status.LOST)
+    # The statuses are defined once, with the driver contract that reports them.
+    Status = RunStatus
+    FINISHED = FINISHED_RUN_STATUSES
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
     external_id = models.CharField(max_length=200)

@@ -1,4 +1,4 @@
-"""Run pages: the run list, a run's detail, and its logs (tail, load earlier, follow, download)."""
+"""Run pages: the dashboard, the run list, a run's detail, and its logs (tail, load earlier, follow, download)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from django.views.decorators.http import require_GET
 
 from striv.core.htmx import render_page
 from striv.core.views import viewer_required
-from striv.drivers.base import DriverError
+from striv.drivers.base import FAILING_RUN_STATUSES, DriverError, RunStatus
 from striv.jobs.models import Job
-from striv.runs import services
+from striv.runs import logs, selectors
 from striv.runs.models import Run
 
 logger = logging.getLogger(__name__)
@@ -30,14 +30,37 @@ RUNS_PER_PAGE = 50
 TAIL_BYTES = 64 * 1024
 EARLIER_BYTES = 64 * 1024
 FOLLOW_BYTES = 256 * 1024
-DOWNLOAD_CHUNK = services.MAX_MAX_BYTES
+DOWNLOAD_CHUNK = logs.MAX_MAX_BYTES
+
+DASHBOARD_LIST_SIZE = 8
+OUTCOME_ORDER = [RunStatus.SUCCESSFUL, RunStatus.FAILED, RunStatus.LOST, RunStatus.RUNNING, RunStatus.PENDING]
+CHART_DAYS = 14
+
+
+@viewer_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Home page: failing jobs, jobs out of sync, runs of the last 24 hours and a 14-day outcome chart."""
+    now = timezone.now()
+    failing = Job.objects.filter(latest_run_status__in=FAILING_RUN_STATUSES).select_related("execution")
+    unsynced = Job.objects.exclude(sync_status=Job.SyncStatus.IN_SYNC).select_related("execution")
+    last_day = selectors.runs_count_by_status(since=now - timedelta(hours=24))
+    context = {
+        "failing": failing.order_by("-latest_run_at", "name")[:DASHBOARD_LIST_SIZE],
+        "failing_count": failing.count(),
+        "unsynced": unsynced.order_by("name")[:DASHBOARD_LIST_SIZE],
+        "unsynced_count": unsynced.count(),
+        "last_day": [(status, status.label, last_day.get(status, 0)) for status in OUTCOME_ORDER],
+        "last_day_total": sum(last_day.values()),
+        "days": selectors.runs_outcomes_per_day(days=CHART_DAYS, now=now),
+    }
+    return render_page(request, "runs/dashboard.html", "runs/partials/dashboard_panels.html", context)
 
 
 LAST_CHOICES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "14d": timedelta(days=14)}
 
 
 class RunFilterForm(forms.Form):
-    status = forms.ChoiceField(choices=[("", "Any status"), *Run.Status.choices], required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *RunStatus.choices], required=False)
     last = forms.ChoiceField(
         choices=[("", "Any time"), ("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("14d", "Last 14 days")],
         required=False,
@@ -52,20 +75,14 @@ class RunFilterForm(forms.Form):
 def run_list(request: HttpRequest) -> HttpResponse:
     """All runs, newest first, filtered by status, day and job (the dashboard's chart links here)."""
     filters = RunFilterForm(request.GET or None)
-    runs = Run.objects.select_related("job")
+    runs = selectors.runs_list()
     job = None
     if filters.is_bound and filters.is_valid():
         data = filters.cleaned_data
-        if data["status"]:
-            runs = runs.filter(status=data["status"])
-        if data["last"]:
-            runs = runs.filter(created__gte=timezone.now() - LAST_CHOICES[data["last"]])
-        if data["day"]:
-            start, end = services.day_bounds(data["day"])
-            runs = runs.filter(created__gte=start, created__lt=end)
+        since = timezone.now() - LAST_CHOICES[data["last"]] if data["last"] else None
+        runs = selectors.runs_list(status=data["status"], since=since, day=data["day"], job_id=data["job"])
         if data["job"]:
             job = Job.objects.filter(pk=data["job"]).first()
-            runs = runs.filter(job_id=data["job"])
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     context = {
         "filters": filters,
@@ -88,7 +105,7 @@ def _run_or_404(pk: int) -> Run:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A run: status, times, exit code, its tasks, and a log panel per task and stream."""
     run = _run_or_404(pk)
-    tasks = services.run_task_names(run)
+    tasks = logs.run_task_names(run)
     context = {"run": run, "job": run.job, "tasks": tasks, "task": tasks[0] if tasks else ""}
     return render_page(request, "runs/run_detail.html", "runs/partials/run_summary.html", context)
 
@@ -96,32 +113,11 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- logs --------------------------------------------------------------------------------------------------------
 
 
-def utf8_head_skip(data: bytes) -> int:
-    """How many leading bytes continue a character cut off before them (0-3)."""
-    count = 0
-    while count < min(3, len(data)) and data[count] & 0xC0 == 0x80:
-        count += 1
-    return count
-
-
-def utf8_tail_cut(data: bytes) -> int:
-    """How many trailing bytes start a character whose remaining bytes are not there yet (0-3)."""
-    for back in range(1, min(4, len(data)) + 1):
-        byte = data[-back]
-        if byte & 0xC0 == 0x80:
-            continue  # a continuation byte: look further back for the lead byte
-        if byte < 0x80:
-            return 0
-        needed = 2 if byte >> 5 == 0b110 else 3 if byte >> 4 == 0b1110 else 4 if byte >> 3 == 0b11110 else 1
-        return back if back < needed else 0
-    return 0
-
-
 def _log_params(request: HttpRequest, run: Run) -> tuple[str, str]:
-    tasks = services.run_task_names(run)
+    tasks = logs.run_task_names(run)
     task = request.GET.get("task") or (tasks[0] if tasks else "")
     stream = request.GET.get("stream") or "stdout"
-    if stream not in services.STREAMS or (tasks and task not in tasks):
+    if stream not in logs.STREAMS or (tasks and task not in tasks):
         raise Http404("no such task or stream")
     return task, stream
 
@@ -138,10 +134,10 @@ def _log_url(run: Run, task: str, stream: str, **extra: Any) -> str:
     return reverse("runs:log", args=[run.pk]) + "?" + urlencode(query)
 
 
-def _read(run: Run, **kwargs: Any) -> tuple[services.LogRead | None, str]:
+def _read(run: Run, **kwargs: Any) -> tuple[logs.LogRead | None, str]:
     try:
-        return services.run_logs_read(run=run, **kwargs), ""
-    except services.LogRequestError as exc:
+        return logs.run_logs_read(run=run, **kwargs), ""
+    except logs.LogRequestError as exc:
         raise Http404(str(exc)) from None
     except DriverError as exc:
         return None, exc.message
@@ -158,18 +154,17 @@ def run_log(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run_or_404(pk)
     task, stream = _log_params(request, run)
     view = request.GET.get("view", "tail")
-    context: dict[str, Any] = {"run": run, "task": task, "stream": stream, "tasks": services.run_task_names(run)}
-    context["streams"] = services.STREAMS
+    context: dict[str, Any] = {"run": run, "task": task, "stream": stream, "tasks": logs.run_task_names(run)}
+    context["streams"] = logs.STREAMS
 
     if view == "earlier":
         before = max(_int_arg(request, "before", 0), 0)
         start = max(before - EARLIER_BYTES, 0)
         read, error = _read(run, task=task, stream=stream, offset=start, max_bytes=max(before - start, 1))
-        data = read.data[: before - start] if read else b""
-        skip = utf8_head_skip(data) if start > 0 else 0
-        start += skip
+        shown = logs.log_text(read.data[: before - start] if read else b"", start, whole_head=start > 0)
+        start = shown.start
         context.update(
-            text=data[skip:].decode("utf-8", errors="replace"),
+            text=shown.text,
             error=error,
             earlier_url=_log_url(run, task, stream, view="earlier", before=start) if start > 0 else "",
             earlier_bytes=start,
@@ -181,11 +176,8 @@ def run_log(request: HttpRequest, pk: int) -> HttpResponse:
         read, error = _read(run, task=task, stream=stream, offset=offset, max_bytes=FOLLOW_BYTES)
         text, next_offset = "", offset
         if read is not None and read.data:
-            data = read.data
-            cut = utf8_tail_cut(data) if read.running else 0
-            data = data[: len(data) - cut]
-            text = data.decode("utf-8", errors="replace")
-            next_offset = read.offset + len(data)
+            shown = logs.log_text(read.data, read.offset, whole_tail=read.running)
+            text, next_offset = shown.text, shown.end
         # A finished run is followed until a read brings nothing more, so its last lines are not missed.
         following = read is not None and (read.running or bool(text))
         context.update(
@@ -200,17 +192,9 @@ def run_log(request: HttpRequest, pk: int) -> HttpResponse:
     read, error = _read(run, task=task, stream=stream, offset=-TAIL_BYTES, max_bytes=TAIL_BYTES)
     text, start, end = "", 0, 0
     if read is not None:
-        data, start = read.data, read.offset
-        if start > 0:
-            skip = utf8_head_skip(data)
-            # Begin the tail at a line start so the first line is whole; "load earlier" brings the rest.
-            newline = data.find(b"\n", skip, skip + 4096)
-            skip = newline + 1 if newline >= 0 else skip
-            data, start = data[skip:], start + skip
-        cut = utf8_tail_cut(data) if read.running else 0
-        data = data[: len(data) - cut]
-        end = start + len(data)
-        text = data.decode("utf-8", errors="replace")
+        # The tail begins at a line start so the first line is whole; "load earlier" brings the rest.
+        shown = logs.log_tail_text(read)
+        text, start, end = shown.text, shown.start, shown.end
     context.update(
         read=read,
         error=error,
@@ -220,8 +204,8 @@ def run_log(request: HttpRequest, pk: int) -> HttpResponse:
         following=read is not None and read.running,
         follow_url=_log_url(run, task, stream, view="follow", offset=end),
         download_url=reverse("runs:log_download", args=[run.pk]) + "?" + urlencode({"task": task, "stream": stream}),
-        tab_urls=[(name, _log_url(run, task, name)) for name in services.STREAMS],
-        task_urls=[(name, _log_url(run, name, stream)) for name in services.run_task_names(run)],
+        tab_urls=[(name, _log_url(run, task, name)) for name in logs.STREAMS],
+        task_urls=[(name, _log_url(run, name, stream)) for name in logs.run_task_names(run)],
     )
     return render_page(request, "runs/run_log.html", "runs/partials/log_panel.html", context)
 

@@ -12,7 +12,6 @@ from django.utils import timezone
 from striv.archivers import get_archiver
 from striv.archivers.base import RunLogs
 from striv.jobs.models import Job
-from striv.runs.api import utf8_complete_length
 from striv.runs.models import Run
 from tests.api.conftest import assert_problem
 
@@ -160,11 +159,6 @@ def test_logs_never_cut_a_character_in_half(archived_run, viewer):
     assert (body["text"], body["next_offset"]) == ("h", 1)
     body = viewer.get(f"/api/runs/{archived_run.pk}/logs?offset=1&max_bytes=2").json()
     assert (body["text"], body["next_offset"]) == ("é", 3)
-
-
-def test_utf8_complete_length():
-    text = "aé€😀".encode()
-    assert [utf8_complete_length(text[:n]) for n in range(len(text) + 1)] == [0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from striv.archivers import base, clear_archivers
+from striv.archivers import clear_archivers
+from striv.archivers.cache import decoded_cache
 from tests.moto_server import DUMMY_AWS_ENV, UNSET_AWS_ENV, moto_server_start
 
 
@@ -46,7 +47,7 @@ def bucket(s3_client) -> str:
 def fresh_archivers() -> Iterator[None]:
     """Each test starts without cached archiver instances or decoded objects."""
     clear_archivers()
-    base.decoded_cache.clear()
+    decoded_cache.clear()
     yield
     clear_archivers()
-    base.decoded_cache.clear()
+    decoded_cache.clear()

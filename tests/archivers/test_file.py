@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from striv.archivers import ArchiveConfigError, ArchiveError, LogSlice, RunLogs, get_archiver
-from striv.archivers import base as archive_base
-from striv.archivers.base import key_segment, log_slice
+from striv.archivers.cache import DecodedCache
 from striv.archivers.file import FileArchiver
+from striv.archivers.format import key_segment, log_slice
 
 LOGS = RunLogs(
     tasks={
@@ -323,7 +323,7 @@ def test_object_replaced_by_another_process_is_read_again(archiver, tmp_path):
 
 
 def test_decoded_cache_stays_within_its_byte_bound():
-    cache = archive_base.DecodedCache(max_bytes=10_000)
+    cache = DecodedCache(max_bytes=10_000)
     for i in range(10):
         cache.put(("u", str(i)), "v", RunLogs(tasks={"t": {"stdout": b"x" * 3000}}))
 
@@ -334,7 +334,7 @@ def test_decoded_cache_stays_within_its_byte_bound():
 
 
 def test_decoded_cache_skips_objects_larger_than_the_bound():
-    cache = archive_base.DecodedCache(max_bytes=1000)
+    cache = DecodedCache(max_bytes=1000)
     cache.put(("u", "big"), "v", RunLogs(tasks={"t": {"stdout": b"x" * 5000}}))
 
     assert cache.get(("u", "big"), "v") is None

@@ -13,7 +13,7 @@ from django.utils import timezone
 from striv.jobs import services
 from striv.jobs.models import Job
 from striv.runs.models import Run
-from striv.runs.services import runs_refresh
+from striv.runs.refresh import runs_refresh
 from tests.browser.conftest import log_in
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ import pytest
 from striv.jobs import plan as job_plan
 from striv.jobs import services as job_services
 from striv.jobs import sync as job_sync
-from striv.runs import services as run_services
+from striv.runs.refresh import runs_refresh
 from tests.emulators import openapi_contract
 
 
@@ -29,7 +29,7 @@ def test_driver_traffic_matches_the_nomad_openapi_spec(nomad, nomad_execution, s
     child = job_services.job_run_now(job=job).external_id
     (alloc_id,) = nomad.alloc_ids(child)
     nomad.alloc_finish(alloc_id, "failed", stderr=b"contract\n")
-    run_services.runs_refresh()
+    runs_refresh()
     nomad_execution.get_driver().health()
     job_services.job_delete(job=job)
     clear_archivers()

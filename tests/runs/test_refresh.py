@@ -17,7 +17,8 @@ from django.utils import timezone
 from striv.executions.models import Execution
 from striv.jobs import services as job_services
 from striv.jobs.models import Job
-from striv.runs import services
+from striv.runs import refresh as refresh_service
+from striv.runs.logs import run_logs_read
 from striv.runs.models import Run
 from tests.factories import RunFactory
 
@@ -83,15 +84,15 @@ def test_end_to_end_runs_statuses_archive_and_expiry(nomad, job, archive):
 
     # Nomad forgets the finished runs; the archive still serves them.
     nomad.gc()
-    read = services.run_logs_read(run=runs[failing], stream="stderr")
+    read = run_logs_read(run=runs[failing], stream="stderr")
     assert read.source == "archive" and read.text == "boom: customer API said 401\n"
-    assert services.run_logs_read(run=runs[gone]).text == "archived before GC\n"
+    assert run_logs_read(run=runs[gone]).text == "archived before GC\n"
 
     # The running run is live, then finishes; a tail and a follow read only what is new.
-    live = services.run_logs_read(run=Run.objects.get(external_id=running), offset=-6)
+    live = run_logs_read(run=Run.objects.get(external_id=running), offset=-6)
     assert live.source == "live" and live.running and live.text == "ng...\n"
     nomad.alloc_append_log(running, "run", "stdout", b"more\n")
-    follow = services.run_logs_read(run=Run.objects.get(external_id=running), offset=live.next_offset)
+    follow = run_logs_read(run=Run.objects.get(external_id=running), offset=live.next_offset)
     assert follow.text == "more\n"
 
 
@@ -107,7 +108,7 @@ def test_gc_before_archiving_says_logs_expired(nomad, job, archive):
     run = Run.objects.get(external_id=alloc)
     assert run.status == Run.Status.SUCCESSFUL
     assert run.logs_expired and run.archived_at is None
-    read = services.run_logs_read(run=run)
+    read = run_logs_read(run=run)
     assert read.source == "expired" and read.data == b""
 
 
@@ -181,7 +182,7 @@ def test_failed_archive_write_is_retried_next_pass(nomad, job, settings, tmp_pat
     run.refresh_from_db()
     assert run.archived_at is not None
     nomad.gc()
-    assert services.run_logs_read(run=run).text == "keep me\n"
+    assert run_logs_read(run=run).text == "keep me\n"
 
 
 @pytest.mark.django_db
@@ -193,9 +194,9 @@ def test_large_logs_are_archived_whole(nomad, job, archive):
     refresh()
     nomad.gc()
     run = Run.objects.get(external_id=alloc)
-    read = services.run_logs_read(run=run, max_bytes=4 * 1024 * 1024)
+    read = run_logs_read(run=run, max_bytes=4 * 1024 * 1024)
     assert read.size == len(big)
-    tail = services.run_logs_read(run=run, offset=-100)
+    tail = run_logs_read(run=run, offset=-100)
     assert big.endswith(tail.data) and tail.next_offset == len(big)
 
 
@@ -219,7 +220,7 @@ def test_s3_archive_with_a_failing_put_retried_next_pass(nomad, job, settings, m
     keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket="striv-runs")["Contents"]]
     assert keys == [f"archive/{run.log_archive_key}"] or keys == [run.log_archive_key]
     nomad.gc()
-    assert services.run_logs_read(run=run, stream="stderr").text == "to s3\n"
+    assert run_logs_read(run=run, stream="stderr").text == "to s3\n"
     clear_archivers()
 
 
@@ -235,14 +236,14 @@ def test_refresh_retries_pending_pushes_in_loop_mode(nomad, nomad_execution, arc
     command.stdout = io.StringIO()
     monkeypatch.setattr(command, "stopping", True, raising=False)
     # One loop pass: --loop with the stop flag raised finishes the pass and returns.
-    original = services.runs_refresh
+    original = refresh_service.runs_refresh
 
     def refresh_then_stop(**kwargs):
         report = original(**kwargs)
         command.stopping = True
         return report
 
-    monkeypatch.setattr(services, "runs_refresh", refresh_then_stop)
+    monkeypatch.setattr(refresh_service, "runs_refresh", refresh_then_stop)
     command.handle(loop=True, interval=0.1, archive_limit=10, no_archive=False)
     assert "job sync: pushed 1" in command.stdout.getvalue()
     assert Job.objects.get(pk=job.pk).sync_status == Job.SyncStatus.IN_SYNC

@@ -13,7 +13,7 @@ from django.utils import timezone
 from striv.core.htmx import htmx_partial
 from striv.jobs.models import Job
 from striv.runs.models import Run
-from striv.runs.services import runs_outcomes_per_day
+from striv.runs.selectors import runs_outcomes_per_day
 from tests.factories import ExecutionFactory, JobFactory
 from tests.ui.conftest import HTMX, logged_in, make_run, make_user
 

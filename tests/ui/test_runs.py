@@ -11,9 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from striv.jobs import services as job_services
-from striv.runs import services, views
+from striv.runs import logs, views
+from striv.runs.logs import LogRead
 from striv.runs.models import Run
-from striv.runs.services import LogRead, runs_refresh
+from striv.runs.refresh import runs_refresh
 from tests.ui.conftest import HTMX, make_run
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ class FakeLogs:
 def fake_logs(monkeypatch):
     def install(*args, **kwargs) -> FakeLogs:
         fake = FakeLogs(*args, **kwargs)
-        monkeypatch.setattr(services, "run_logs_read", fake)
+        monkeypatch.setattr(logs, "run_logs_read", fake)
         return fake
 
     return install
@@ -233,16 +234,6 @@ def test_follow_holds_back_a_cut_utf8_character_until_it_is_whole(viewer_client,
     assert step.context["text"] == "€\n"
 
 
-def test_utf8_helpers_find_cut_characters():
-    euro = "€".encode()
-    assert views.utf8_tail_cut(b"ab" + euro[:1]) == 1
-    assert views.utf8_tail_cut(b"ab" + euro[:2]) == 2
-    assert views.utf8_tail_cut(b"ab" + euro) == 0
-    assert views.utf8_tail_cut(b"abc") == 0
-    assert views.utf8_head_skip(euro[1:] + b"x") == 2
-    assert views.utf8_head_skip(b"x") == 0
-
-
 def test_download_streams_the_whole_log_as_an_attachment(viewer_client, job, fake_logs, monkeypatch):
     monkeypatch.setattr(views, "DOWNLOAD_CHUNK", 1000)
     data = b"".join(b"line %d\n" % i for i in range(1000))
@@ -283,7 +274,7 @@ def test_a_cluster_error_is_shown_instead_of_the_log(viewer_client, job, monkeyp
     def broken(**kwargs):
         raise DriverError("Nomad unreachable", retryable=True)
 
-    monkeypatch.setattr(services, "run_logs_read", broken)
+    monkeypatch.setattr(logs, "run_logs_read", broken)
     run = make_run(job, "running", age=timedelta(minutes=1))
     html = viewer_client.get(log_url(run), **HTMX).content.decode()
     assert "The log cannot be read now: Nomad unreachable" in html

@@ -14,19 +14,14 @@ from django.utils.html import format_html
 
 from striv import secret, templating
 from striv.core import roles
+from striv.drivers.base import RunStatus
 
 logger = logging.getLogger(__name__)
 register = template.Library()
 
 SECRET_SET = "secret, set"
 
-RUN_STATUS_LABELS = {
-    "pending": "Pending",
-    "running": "Running",
-    "successful": "Successful",
-    "failed": "Failed",
-    "lost": "Lost",
-}
+RUN_STATUS_LABELS = dict(RunStatus.choices)
 SYNC_LABELS = {
     "in_sync": "In sync",
     "out_of_sync": "Out of sync",

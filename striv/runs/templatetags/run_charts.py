@@ -11,14 +11,14 @@ from django import template
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from striv.runs.models import Run
-from striv.runs.services import DayOutcomes
+from striv.drivers.base import RunStatus
+from striv.runs.selectors import DayOutcomes
 
 logger = logging.getLogger(__name__)
 register = template.Library()
 
 # Bottom to top: the outcomes that matter most sit on the baseline where they are easiest to compare.
-STACK_ORDER = [Run.Status.FAILED, Run.Status.LOST, Run.Status.SUCCESSFUL, Run.Status.RUNNING, Run.Status.PENDING]
+STACK_ORDER = [RunStatus.FAILED, RunStatus.LOST, RunStatus.SUCCESSFUL, RunStatus.RUNNING, RunStatus.PENDING]
 BAR_WIDTH = 28
 BAR_GAP = 14
 PLOT_HEIGHT = 160
@@ -63,7 +63,7 @@ def nice_max(value: int) -> int:
 @register.inclusion_tag("runs/partials/outcome_chart.html")
 def outcome_chart(days: list[DayOutcomes]) -> dict[str, Any]:
     """Lay out one bar per day, stacked by outcome, each segment linking to the runs of that day and outcome."""
-    labels = dict(Run.Status.choices)
+    labels = dict(RunStatus.choices)
     top = nice_max(max((day.total for day in days), default=0))
     scale = PLOT_HEIGHT / top
     runs_url = reverse("runs:list")

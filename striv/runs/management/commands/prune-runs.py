@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from striv.runs.services import runs_prune
+from striv.runs.archive import runs_prune
 
 UNITS = {"d": "days", "h": "hours", "w": "weeks", "m": "minutes"}
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
 from striv.jobs import sync as job_sync
-from striv.runs import services
+from striv.runs import refresh
 
 logger = logging.getLogger("striv.refresh")
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             signal.signal(signal.SIGINT, self._stop)
         while True:
             started = time.monotonic()
-            report = services.runs_refresh(archive=not no_archive, archive_limit=archive_limit)
+            report = refresh.runs_refresh(archive=not no_archive, archive_limit=archive_limit)
             line = f"refresh: {report.summary()}"
             if loop:
                 sync = job_sync.jobs_sync(jobs=job_sync.jobs_to_sync(due_only=True))
