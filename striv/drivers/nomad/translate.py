@@ -10,7 +10,7 @@ from typing import Any, TypedDict, cast
 import msgspec
 import requests
 
-from striv.drivers.base import RunInfo, TaskInfo
+from striv.drivers.base import FINISHED_RUN_STATUSES, RunInfo, RunStatus, TaskInfo
 
 
 class _EventFields(TypedDict, total=False):
@@ -83,7 +83,14 @@ def _rfc3339(value: Any) -> datetime | None:
         return None
 
 
-STATUS_MAP = {"pending": "pending", "running": "running", "complete": "successful", "failed": "failed", "lost": "lost"}
+# Nomad's allocation ClientStatus -> striv's run status.
+STATUS_MAP: dict[str, RunStatus] = {
+    "pending": RunStatus.PENDING,
+    "running": RunStatus.RUNNING,
+    "complete": RunStatus.SUCCESSFUL,
+    "failed": RunStatus.FAILED,
+    "lost": RunStatus.LOST,
+}
 
 
 def _task_info(name: str, state: Mapping[str, Any]) -> TaskInfo:
@@ -121,7 +128,7 @@ def alloc_run_info(alloc: Mapping[str, Any], job_ref: str | None) -> RunInfo | N
     states = alloc.get("TaskStates")
     tasks = tuple([_task_info(name, states[name]) for name in sorted(states)]) if states else ()
     client_status = alloc.get("ClientStatus", "pending")
-    status = STATUS_MAP.get(client_status, "lost")
+    status = STATUS_MAP.get(client_status, RunStatus.LOST)
     reason = ""
     if client_status == "unknown":
         reason = "the Nomad client running it disconnected (status unknown)"
@@ -147,7 +154,7 @@ def alloc_run_info(alloc: Mapping[str, Any], job_ref: str | None) -> RunInfo | N
             finished = task.finished
     if failed_code is not None:
         exit_code = failed_code
-    if status in ("successful", "failed", "lost"):
+    if status in FINISHED_RUN_STATUSES:
         finished = finished or _nanos(alloc.get("ModifyTime"))
     else:
         finished = None
@@ -158,7 +165,7 @@ def alloc_run_info(alloc: Mapping[str, Any], job_ref: str | None) -> RunInfo | N
         created=_nanos(alloc.get("CreateTime")) or datetime.now(tz=UTC),
         started=started,
         finished=finished,
-        exit_code=exit_code if status != "running" else None,
+        exit_code=exit_code if status != RunStatus.RUNNING else None,
         reason=reason,
         tasks=tasks,
         create_index=int(alloc.get("CreateIndex", 0)),
