@@ -40,7 +40,8 @@ from striv.drivers.base import DriverError
 from striv.executions.models import Execution
 from striv.jobs import services
 from striv.jobs.filtersets import RUN_STATUSES, JobFilterSet
-from striv.jobs.models import Job, JobValue
+from striv.jobs.layers import jobs_dimension_maps
+from striv.jobs.models import Job
 from striv.jobs.plan import job_plan
 from striv.jobs.rendering import JobRenderError, job_render
 from striv.jobs.sync import PushOutcome
@@ -48,6 +49,8 @@ from striv.jobs.sync import PushOutcome
 logger = logging.getLogger(__name__)
 
 NEXT_LAUNCH_COUNT = 3
+# Where a list serializer keeps its page's {job id: {dimension: value}} for DimensionsField.
+DIMENSION_MAPS = "dimension_maps"
 # Service field names in errors -> API field names.
 FIELD_NAMES = {"values": "dimensions"}
 
@@ -78,27 +81,11 @@ def job_next_launches(job: Job) -> list[datetime]:
     return launches
 
 
-def jobs_dimensions_attach(jobs: list[Job]) -> None:
-    """Set ``job.dimension_map`` (``{dimension key: value key}``) on every job, with one query for all of them.
-
-    Plain values, no model instances: for a page of jobs this is several times faster than prefetching the rows.
-    """
-    maps: dict[Any, dict[str, str]] = {job.pk: {} for job in jobs}
-    rows = (
-        JobValue.objects.filter(job_id__in=list(maps))
-        .order_by("value__dimension__key")
-        .values_list("job_id", "value__dimension__key", "value__key")
-    )
-    for job_id, dimension, value in rows:
-        maps[job_id][dimension] = value
-    for job in jobs:
-        job.dimension_map = maps[job.pk]
-
-
 class JobListSerializer(serializers.ListSerializer):
     def to_representation(self, data: Any) -> list[dict[str, Any]]:
         jobs = list(data.all() if hasattr(data, "all") else data)
-        jobs_dimensions_attach(jobs)
+        # Read once for the page; DimensionsField takes each job's map from the context.
+        self.context[DIMENSION_MAPS] = jobs_dimension_maps([job.pk for job in jobs])
         return super().to_representation(jobs)
 
 
@@ -121,7 +108,8 @@ def iso(moment: datetime) -> str:
 class DimensionsField(serializers.Field):
     """``{dimension: value}`` on the wire; inside, ``job_values``: the list of DimensionValue rows.
 
-    Reads the job's ``dimension_map`` (see ``jobs_dimensions_attach``), loading it when a single job lacks it.
+    A list reads every job's map at once (``jobs_dimension_maps``, kept in the serializer context); a single job
+    reads its own.
     """
 
     default_error_messages = {"not_a_dict": "Expected an object of {{dimension: value}}, got {type}."}
@@ -130,9 +118,10 @@ class DimensionsField(serializers.Field):
         super().__init__(source="*", default=lambda: {"job_values": []}, **kwargs)
 
     def to_representation(self, job: Job) -> dict[str, str]:
-        if not hasattr(job, "dimension_map"):
-            jobs_dimensions_attach([job])
-        return job.dimension_map
+        maps = self.context.get(DIMENSION_MAPS)
+        if maps is None or job.pk not in maps:
+            maps = jobs_dimension_maps([job.pk])
+        return maps[job.pk]
 
     def to_internal_value(self, data: Any) -> dict[str, list[DimensionValue]]:
         return {"job_values": self._values(data)}

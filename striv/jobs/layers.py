@@ -111,3 +111,19 @@ class LayerSource:
 def job_values(job: Job) -> list[DimensionValue]:
     """The dimension values of a saved job, each with its dimension loaded."""
     return [jv.value for jv in job.job_values.select_related("value__dimension")]
+
+
+def jobs_dimension_maps(job_ids: list[Any]) -> dict[Any, dict[str, str]]:
+    """``{job id: {dimension key: value key}}`` for ``job_ids``, with one query for all of them.
+
+    Plain values, no model instances: for a page of jobs this is several times faster than prefetching the rows.
+    """
+    maps: dict[Any, dict[str, str]] = {job_id: {} for job_id in job_ids}
+    rows = (
+        JobValue.objects.filter(job_id__in=job_ids)
+        .order_by("value__dimension__key")
+        .values_list("job_id", "value__dimension__key", "value__key")
+    )
+    for job_id, dimension, value in rows:
+        maps[job_id][dimension] = value
+    return maps
