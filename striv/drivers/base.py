@@ -8,6 +8,9 @@ A driver is one package, ``striv/drivers/<key>/``, exporting a ``<Key>Driver(Dri
 and ``config_model`` (a ``DriverConfig``, the declarative schema of its ``driver_config``) and implements the
 operations below; plus one entry in ``striv/drivers/__init__.py``. Operations with a working default here say so
 ("optional"); the others raise NotImplementedError until the driver implements them.
+
+This module is longer than most on purpose: it is the whole contract (statuses, errors, result types, the config
+schema base and every operation), so that a second driver is written from one file.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
@@ -33,6 +34,26 @@ class JobRenderError(ValidationError):
         field = "params" if error.layer == LAYER_JOB else "__all__"
         super().__init__({field: ValidationError(error.message, code="render")})
         self.error = error
+
+
+@dataclass(frozen=True)
+class EffectiveParam:
+    """One leaf param of a rendering: its dotted path, its value (secrets redacted) and the layer that set it."""
+
+    path: str
+    value: Any
+    layer: str
+
+
+def effective_params(rendered: Rendered) -> list[EffectiveParam]:
+    """The effective params of a rendering, one per leaf path, each with the layer that set it."""
+    result = []
+    for path in sorted(rendered.provenance):
+        node: Any = rendered.params
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        result.append(EffectiveParam(path, node, rendered.provenance[path]))
+    return result
 
 
 def layers_secrets_verify(layers: Sequence[Layer]) -> None:

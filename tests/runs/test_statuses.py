@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from striv.core.templatetags.striv_ui import RUN_STATUS_LABELS
 from striv.drivers.base import FAILING_RUN_STATUSES, FINISHED_RUN_STATUSES, RunStatus
-from striv.jobs import api as jobs_api
+from striv.jobs import filtersets as jobs_filtersets
 from striv.jobs.filtersets import JobFilterSet
 from striv.runs import views as run_views
 from striv.runs.api import RunFilter
@@ -30,7 +30,7 @@ def test_the_runs_api_status_filter_offers_exactly_the_enum():
 
 
 def test_the_job_filterset_latest_run_statuses_are_the_enum():
-    assert jobs_api.RUN_STATUSES == tuple(RunStatus.values)
+    assert jobs_filtersets.RUN_STATUSES == tuple(RunStatus.values)
     choices = JobFilterSet.base_filters["latest_run_status"].extra["choices"]
     assert [value for value, _ in choices] == ["failing", *RunStatus.values, "none"]
     assert [choice for choice in choices if choice[0] in RunStatus.values] == RunStatus.choices
