@@ -35,11 +35,11 @@ Text = Annotated[str, worded("must be a string")]
 
 
 class SecretValue(BaseModel):
-    """A secret value object: decrypted with striv's key only when the driver uses it."""
+    """A secret value object (as in ``striv.secret``), decrypted with striv's key only when used."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    striv_type: Literal["secret"] = Field(alias="_striv_type")
+    striv_type: Literal["secret"] = Field(alias="_striv_type")  # secret.TYPE_KEY; pydantic wants a literal
     encrypted: Any = Field(default=None, description="the ciphertext made by encrypt-value")
 
 
@@ -89,8 +89,3 @@ def normalized(config: Mapping[str, Any]) -> dict[str, Any]:
     if "nomad_url" in result:
         result["address"] = result.pop("nomad_url")
     return result
-
-
-def is_secret(value: Any) -> bool:
-    """True for a secret value object (``{"_striv_type": "secret", ...}``)."""
-    return isinstance(value, Mapping) and value.get("_striv_type") == "secret"
