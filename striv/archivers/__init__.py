@@ -7,15 +7,14 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.core.signals import setting_changed
-from django.utils.module_loading import import_string
 
 from striv.archivers.base import ArchiveConfigError, ArchiveError, LogSlice, RunLogs
+from striv.plugins import PluginEntry
 
 if TYPE_CHECKING:
     from striv.archivers.base import Archiver
@@ -32,12 +31,8 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ArchiverEntry:
+class ArchiverEntry(PluginEntry):
     """One archiver plugin: a label for people, and the dotted path of its class (imported on first use)."""
-
-    label: str
-    path: str
 
 
 #: The archivers, keyed by the URL scheme that selects them; the key equals the module name and the class's name.
@@ -53,7 +48,8 @@ _instances_lock = threading.Lock()
 @cache
 def archiver_class(scheme: str) -> type[Archiver]:
     """Return the archiver class registered for URL scheme ``scheme``; raises KeyError when none is."""
-    return import_string(ARCHIVERS[scheme].path)
+    cls: type[Archiver] = ARCHIVERS[scheme].load()
+    return cls
 
 
 def get_archiver(url: str | None = None) -> Archiver:

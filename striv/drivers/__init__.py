@@ -7,22 +7,17 @@ Adding a driver is one package under ``striv/drivers/`` (see ``base.py``) and on
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from django.utils.module_loading import import_string
+from striv.plugins import PluginEntry
 
 if TYPE_CHECKING:
     from striv.drivers.base import Driver
 
 
-@dataclass(frozen=True)
-class DriverEntry:
+class DriverEntry(PluginEntry):
     """A registered driver: what users read (``label``) and where its class is (``path``, a dotted path)."""
-
-    label: str
-    path: str
 
 
 DRIVERS: dict[str, DriverEntry] = {
@@ -59,7 +54,7 @@ def driver_class(key: str) -> type[Driver]:
     entry = DRIVERS.get(key)
     if entry is None:
         raise UnknownDriverError(key)
-    cls: type[Driver] = import_string(entry.path)
+    cls: type[Driver] = entry.load()
     return cls
 
 
