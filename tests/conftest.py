@@ -9,6 +9,8 @@ import pytest
 
 from striv.core import crypto
 
+pytest_plugins = ["tests.fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "state_examples"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -24,11 +24,16 @@ def nomad_id(job: Job) -> str:
     return f"striv-{job.pk}"
 
 
+#: A Friday morning: the next five daily launches span a weekend, whatever the day the tests run on.
+FRIDAY_MORNING = datetime(2025, 6, 6, 10, 0, tzinfo=UTC)
+
+
 def row(page, index: int):
     return page.locator("#param-rows tr").nth(index)
 
 
-def test_operator_creates_runs_follows_edits_and_deletes_a_job(new_page, users, estate, shoot):
+def test_operator_creates_runs_follows_edits_and_deletes_a_job(clock, new_page, users, estate, shoot):
+    clock.move_to(FRIDAY_MORNING, tick=False)
     nomad = estate["nomad"]
     page = new_page()
     log_in(page, "otto")
@@ -46,7 +51,9 @@ def test_operator_creates_runs_follows_edits_and_deletes_a_job(new_page, users, 
     expect(preview.locator("tr", has_text="greeting")).to_contain_text("customer = acme")
     page.get_by_label("Service level").select_option("gold")
     expect(preview.locator("tr", has_text="env.LEVEL")).to_contain_text("gold")
-    expect(preview).to_contain_text("Mon")  # the gold level's cron moves launches to 02:00 every day
+    # The gold level's cron moves launches to 02:00 every day.
+    launch_days = ("Sat Jun 7", "Sun Jun 8", "Mon Jun 9", "Tue Jun 10", "Wed Jun 11")
+    expect(preview.locator("ol.launches li")).to_have_text([f"{day} 2025, 02:00 UTC" for day in launch_days])
 
     # A job param overrides the dimension's, and the preview says so as the user types.
     row(page, 0).locator("input[name=param_key]").fill("greeting")
@@ -221,7 +228,7 @@ def test_viewer_sees_no_edit_buttons_and_cannot_write(new_page, users, estate):
     assert Job.objects.filter(pk=job.pk).exists()
 
 
-def test_dashboard_shows_failing_jobs_and_the_outcome_chart(new_page, users, estate, shoot):
+def test_dashboard_shows_failing_jobs_and_the_outcome_chart(clock, new_page, users, estate, shoot):
     """Also the source of the dashboard, executions and dimensions screenshots."""
     jobs = [
         services.job_create(
