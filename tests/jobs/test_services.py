@@ -68,8 +68,8 @@ def test_template_error_names_execution_line_and_column(estate):
     execution.save()
     with pytest.raises(ValidationError) as info:
         services.job_create(name="x", execution=execution, values=[], params={})
-    text = str(info.value)
-    assert "greeter" in text and ":2:" in text.replace(" line 2", ":2:")
+    message = "template of execution greeter failed at line 2, column 6: Field does not exist: nope"
+    assert info.value.messages == [message]
 
 
 def test_update_with_stale_version_is_refused_and_changes_nothing(estate):

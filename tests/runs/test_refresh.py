@@ -145,6 +145,11 @@ def test_executions_on_one_cluster_are_queried_once(nomad, job, archive):
     nomad.requests_log.clear()
     out = refresh()
     assert "clusters 1" in out
+    asked = [(r.method, r.path, sorted(r.query.items())) for r in nomad.requests_log]
+    assert asked and all(path == "/v1/allocations" for _, path, _ in asked)
+    assert len(asked) == len({repr(request) for request in asked})  # no listing is asked again for the second
+    filters = [r.query["filter"][0] for r in nomad.requests_log if "filter" in r.query]
+    assert filters and all(f.startswith('JobID matches "^(striv-|striv-other-)"') for f in filters)  # both at once
 
 
 @pytest.mark.django_db

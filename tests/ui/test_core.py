@@ -172,5 +172,22 @@ def test_runs_outcomes_per_day_follows_the_current_time_zone(busy, settings, clo
     assert [(day.day, day.total) for day in days] == [(date(2025, 6, 2), 0), (date(2025, 6, 3), 1)]
 
 
-def test_pages_have_an_anonymous_client_redirect_not_an_error():
-    assert Client().get(reverse("runs:detail", args=[1])).status_code == 302
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("home", []),
+        ("jobs:list", []),
+        ("jobs:create", []),
+        ("jobs:detail", ["00000000-0000-4000-8000-000000000000"]),
+        ("runs:list", []),
+        ("runs:detail", [1]),
+        ("runs:log", [1]),
+        ("executions:list", []),
+        ("dimensions:list", []),
+    ],
+)
+def test_pages_have_an_anonymous_client_redirect_not_an_error(name, args):
+    url = reverse(name, args=args)
+    response = Client().get(url)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("login") + "?next=" + url
