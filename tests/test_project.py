@@ -89,3 +89,14 @@ def test_migrations_are_complete():
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_every_management_command_has_a_call_command_test():
+    """Each command under striv/**/management/commands/ is called by name somewhere in tests/."""
+    commands = {
+        path.stem for path in (REPO / "striv").rglob("management/commands/*.py") if not path.name.startswith("_")
+    }
+    assert commands, "no management command found"
+    sources = "\n".join(path.read_text() for path in (REPO / "tests").rglob("*.py"))
+    called = set(re.findall(r"""call_command\(\s*["']([\w-]+)["']""", sources))
+    assert sorted(commands - called) == [], "commands without a call_command test"
