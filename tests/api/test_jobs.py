@@ -193,7 +193,7 @@ def test_patch_may_change_dimensions(estate, operator):
     job = estate.job()
     response = operator.patch(f"/api/jobs/{job.pk}", {"dimensions": {"customer": "globex"}}, format="json")
     assert response.json()["dimensions"] == {"customer": "globex"}
-    assert response.json()["spec"]["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["hi globex"]
+    assert response.json()["spec"]["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["hello globex"]
 
 
 @pytest.mark.parametrize("method", ["put", "patch", "delete"])

@@ -37,8 +37,8 @@ from striv.dimensions.models import Dimension, DimensionValue
 from striv.executions.models import Execution
 from striv.jobs import services
 from striv.runs.models import Run
-from tests.api.conftest import make_user
 from tests.conftest import EXAMPLES
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

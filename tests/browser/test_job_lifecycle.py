@@ -32,9 +32,10 @@ def row(page, index: int):
     return page.locator("#param-rows tr").nth(index)
 
 
-def test_operator_creates_runs_follows_edits_and_deletes_a_job(clock, new_page, users, estate, shoot):
+def test_operator_creates_runs_follows_edits_and_deletes_a_job(clock, new_page, users, live_estate, nomad, shoot):
     clock.move_to(FRIDAY_MORNING, tick=False)
-    nomad = estate["nomad"]
+    live_estate.gold.params = {**live_estate.gold.params, "cron": "0 2 * * *"}
+    live_estate.gold.save()
     page = new_page()
     log_in(page, "otto")
 
@@ -94,7 +95,7 @@ def test_operator_creates_runs_follows_edits_and_deletes_a_job(clock, new_page, 
     expect(page.locator("#job-plan")).to_contain_text("No changes")
 
     # The job list shows it with its dimension values and sync state.
-    services.job_create(name="globex weekly", execution=estate["execution"], values=[estate["globex"]], params={})
+    services.job_create(name="globex weekly", execution=live_estate.execution, values=[live_estate.globex], params={})
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
     listed = page.locator("#job-rows tr", has_text="acme nightly import")
     expect(listed).to_contain_text("acme")
@@ -192,9 +193,9 @@ def test_operator_creates_runs_follows_edits_and_deletes_a_job(clock, new_page, 
     assert not Job.objects.filter(pk=job.pk).exists()
 
 
-def test_bulk_run_asks_for_confirmation_naming_the_number_of_jobs(new_page, users, estate):
+def test_bulk_run_asks_for_confirmation_naming_the_number_of_jobs(new_page, users, live_estate):
     for name in ("a one", "a two", "b three"):
-        services.job_create(name=name, execution=estate["execution"], params={})
+        services.job_create(name=name, execution=live_estate.execution, params={})
     page = new_page()
     log_in(page, "otto")
     page.goto("/jobs/")
@@ -208,8 +209,10 @@ def test_bulk_run_asks_for_confirmation_naming_the_number_of_jobs(new_page, user
     expect(page.locator("#toasts")).to_contain_text("Started 2 runs")
 
 
-def test_viewer_sees_no_edit_buttons_and_cannot_write(new_page, users, estate):
-    job = services.job_create(name="acme nightly", execution=estate["execution"], values=[estate["acme"]], params={})
+def test_viewer_sees_no_edit_buttons_and_cannot_write(new_page, users, live_estate):
+    job = services.job_create(
+        name="acme nightly", execution=live_estate.execution, values=[live_estate.acme], params={}
+    )
     page = new_page()
     log_in(page, "vera")
     page.goto(f"/jobs/{job.pk}/")
@@ -228,11 +231,11 @@ def test_viewer_sees_no_edit_buttons_and_cannot_write(new_page, users, estate):
     assert Job.objects.filter(pk=job.pk).exists()
 
 
-def test_dashboard_shows_failing_jobs_and_the_outcome_chart(clock, new_page, users, estate, shoot):
+def test_dashboard_shows_failing_jobs_and_the_outcome_chart(clock, new_page, users, live_estate, shoot):
     """Also the source of the dashboard, executions and dimensions screenshots."""
     jobs = [
         services.job_create(
-            name=f"{customer} {kind}", execution=estate["execution"], values=[estate[customer]], params={}
+            name=f"{customer} {kind}", execution=live_estate.execution, values=[live_estate.value(customer)], params={}
         )
         for customer in ("acme", "globex")
         for kind in ("nightly import", "weekly export", "hourly sync")

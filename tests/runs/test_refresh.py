@@ -25,16 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def archive(settings, tmp_path):
-    from striv.archivers import clear_archivers
-
-    settings.ARCHIVE = (tmp_path / "archive").as_uri()
-    clear_archivers()
-    yield tmp_path / "archive"
-    clear_archivers()
-
-
-@pytest.fixture
 def job(nomad, nomad_execution):
     return job_services.job_create(name="acme nightly", execution=nomad_execution, params={"greeting": "hi"})
 

@@ -14,8 +14,8 @@ from striv.core.htmx import htmx_partial
 from striv.jobs.models import Job
 from striv.runs.models import Run
 from striv.runs.services import runs_outcomes_per_day
-from tests.factories import ExecutionFactory, JobFactory
-from tests.ui.conftest import HTMX, logged_in, make_run, make_user
+from tests.factories import ExecutionFactory, JobFactory, make_user
+from tests.ui.conftest import HTMX, logged_in, make_run
 
 pytestmark = pytest.mark.django_db
 

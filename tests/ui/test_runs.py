@@ -40,16 +40,12 @@ class LoggedRun:
 
 
 @pytest.fixture
-def logged_run(job, nomad, settings, tmp_path):
+def logged_run(job, nomad, archive):
     """``logged_run(stdout, stderr, running=, archived=)``: a run whose task ``run`` wrote these logs.
 
     A running run's logs are live on the cluster; a finished one's are archived when ``archived`` is set and read
     live from the cluster otherwise.
     """
-    from striv.archivers import clear_archivers
-
-    settings.ARCHIVE = (tmp_path / "archive").as_uri()
-    clear_archivers()
 
     def make(stdout: bytes = b"", stderr: bytes = b"", *, running: bool = False, archived: bool = False) -> LoggedRun:
         child = nomad.launch(f"striv-{job.pk}")
@@ -65,8 +61,7 @@ def logged_run(job, nomad, settings, tmp_path):
         assert run.is_finished != running and (run.archived_at is not None) == archived
         return LoggedRun(run, alloc, nomad)
 
-    yield make
-    clear_archivers()
+    return make
 
 
 def log_reads(nomad: NomadEmulator) -> list[dict[str, list[str]]]:
@@ -92,8 +87,8 @@ def test_run_list_shows_runs_newest_first_with_their_jobs(viewer_client, job):
     assert "acme nightly" in response.content.decode()
 
 
-def test_run_list_filters_by_status_day_job_and_recency(viewer_client, job, estate, clock):
-    other = job_services.job_create(name="globex", execution=estate["execution"], params={})
+def test_run_list_filters_by_status_day_job_and_recency(viewer_client, job, nomad_estate, clock):
+    other = job_services.job_create(name="globex", execution=nomad_estate.execution, params={})
     failed = make_run(job, "failed", age=timedelta(days=2))
     ok = make_run(job, "successful", age=timedelta(hours=1))
     elsewhere = make_run(other, "successful", age=timedelta(hours=2))
@@ -290,11 +285,7 @@ def test_a_cluster_error_is_shown_instead_of_the_log(viewer_client, logged_run, 
     assert "The log cannot be read now: Nomad unreachable" in html
 
 
-def test_logs_of_a_real_run_on_the_emulator_live_then_archived(viewer_client, job, nomad, settings, tmp_path):
-    from striv.archivers import clear_archivers
-
-    settings.ARCHIVE = (tmp_path / "archive").as_uri()
-    clear_archivers()
+def test_logs_of_a_real_run_on_the_emulator_live_then_archived(viewer_client, job, nomad, archive):
     child = nomad.launch(f"striv-{job.pk}")
     alloc = nomad.alloc_ids(child)[0]
     nomad.alloc_run(alloc)
