@@ -1,4 +1,4 @@
-"""Shared fixtures: an encryption key, factories, state files on disk."""
+"""Shared fixtures: encryption keys and state files on disk; the rest come from tests/fixtures.py."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from striv.core import crypto
+
+pytest_plugins = ["tests.fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "state_examples"
@@ -49,21 +51,3 @@ def write_state(tmp_path):
         return path
 
     return write
-
-
-@pytest.fixture
-def nomad():
-    """A Nomad emulator on 127.0.0.1, reached over real HTTP through python-nomad."""
-    from tests.emulators.nomad import NomadEmulator
-
-    emulator = NomadEmulator().start()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def nomad_execution(nomad, db):
-    """An execution pointing at the emulator, with the simple periodic template of the factories."""
-    from tests.factories import ExecutionFactory
-
-    return ExecutionFactory(key="greeter", driver_config={"address": nomad.address})

@@ -68,3 +68,32 @@ class RunFactory(factory.django.DjangoModelFactory):
     status = "successful"
     created = factory.LazyFunction(__import__("django.utils.timezone", fromlist=["now"]).now)
     tasks = factory.LazyFunction(lambda: [{"name": "run", "state": "dead", "failed": False, "exit_code": 0}])
+
+
+#: The password of every user the factories make.
+PASSWORD = "correct horse battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    """A user with `PASSWORD`; ``role=`` adds it to that role's group (made when missing: transactional tests
+    flush the groups the migrations create)."""
+
+    class Meta:
+        model = "auth.User"
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password(PASSWORD)
+
+    @factory.post_generation
+    def role(user, create: bool, role: str | None, **kwargs: object) -> None:
+        if create and role:
+            from django.contrib.auth.models import Group
+
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
+
+
+def make_user(username: str, role: str | None = None, **fields: object):
+    """A saved user named ``username`` with `PASSWORD`, in ``role``'s group when given; ``fields`` set the rest."""
+    return UserFactory(username=username, role=role, **fields)

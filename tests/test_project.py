@@ -36,18 +36,21 @@ def test_debug_mode_runs_without_a_secret_key(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("url", "engine"),
+    ("url", "engine", "driver"),
     [
-        ("postgres://striv:pw@db.internal:5432/striv", "django.db.backends.postgresql"),
-        ("mysql://root@127.0.0.1:3306/striv", "django.db.backends.mysql"),
-        ("sqlite:////tmp/x.sqlite3", "django.db.backends.sqlite3"),
+        ("postgres://striv:pw@db.internal:5432/striv", "django.db.backends.postgresql", "psycopg2"),
+        ("mysql://root@127.0.0.1:3306/striv", "django.db.backends.mysql", "MySQLdb"),
+        ("sqlite:////tmp/x.sqlite3", "django.db.backends.sqlite3", "sqlite3"),
     ],
 )
-def test_database_url_selects_the_backend(url, engine):
+def test_database_url_selects_the_backend(url, engine, driver):
+    pytest.importorskip(driver, reason=f"{engine} needs the {driver} module, which is not installed")
     result = settings_in_subprocess(
-        {"STRIV_SECRET_KEY": "x", "STRIV_DATABASE_URL": url}, "settings.DATABASES['default']['ENGINE']"
+        {"STRIV_SECRET_KEY": "x", "STRIV_DATABASE_URL": url},
+        "settings.DATABASES['default']['ENGINE'], "
+        "__import__('django.db.utils').db.utils.load_backend(settings.DATABASES['default']['ENGINE']).__name__",
     )
-    assert result.stdout.strip() == engine, result.stderr
+    assert result.stdout.split() == [engine, engine + ".base"], result.stderr
 
 
 def test_bad_boolean_setting_is_a_clear_error():
@@ -86,3 +89,14 @@ def test_migrations_are_complete():
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_every_management_command_has_a_call_command_test():
+    """Each command under striv/**/management/commands/ is called by name somewhere in tests/."""
+    commands = {
+        path.stem for path in (REPO / "striv").rglob("management/commands/*.py") if not path.name.startswith("_")
+    }
+    assert commands, "no management command found"
+    sources = "\n".join(path.read_text() for path in (REPO / "tests").rglob("*.py"))
+    called = set(re.findall(r"""call_command\(\s*["']([\w-]+)["']""", sources))
+    assert sorted(commands - called) == [], "commands without a call_command test"

@@ -1,37 +1,21 @@
-"""API fixtures: one token-authenticated client per role, a small estate, jobs created through the services.
+"""API fixtures: one token-authenticated client per role, and a check of RFC 9457 problem answers.
 
-Executions point at a Nomad address where nothing listens, so pushes end ``pending``; tests that need a cluster
-start the Nomad emulator (``nomad`` fixture) and point an execution at it.
+The ``estate`` (tests/fixtures.py) points at a Nomad address where nothing listens, so pushes end ``pending``;
+tests that need a cluster start the Nomad emulator (``nomad`` fixture) and point an execution at it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from striv.core import roles
-from striv.jobs import services
-from striv.jobs.models import Job
-from tests.emulators.nomad import NomadEmulator
-from tests.factories import DimensionFactory, DimensionValueFactory, ExecutionFactory
-
-# Where nothing listens: connection refused at once, so pushes end "pending" without waiting.
-DEAD_NOMAD = "http://127.0.0.1:9"
+from tests.factories import make_user
 
 ROLE_NAMES = ("anonymous", "nobody", roles.VIEWER, roles.OPERATOR, roles.ADMIN)
-
-
-def make_user(username: str, role: str | None = None, **extra: Any):
-    user = get_user_model().objects.create_user(username=username, password="pw-" + username, **extra)
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 def token_client(user=None) -> APIClient:
@@ -73,42 +57,6 @@ def operator(client_for) -> APIClient:
 @pytest.fixture
 def admin(client_for) -> APIClient:
     return client_for(roles.ADMIN)
-
-
-class Estate:
-    """An execution ``greeter`` and two dimensions (customer, level) with values; see the ``estate`` fixture."""
-
-    def __init__(self) -> None:
-        self.execution = ExecutionFactory(key="greeter", driver_config={"address": DEAD_NOMAD})
-        self.other_execution = ExecutionFactory(key="other", driver_config={"address": DEAD_NOMAD})
-        self.customer = DimensionFactory(key="customer", priority=20)
-        self.level = DimensionFactory(key="level", priority=10)
-        self.acme = DimensionValueFactory(dimension=self.customer, key="acme", params={"greeting": "hi acme"})
-        self.globex = DimensionValueFactory(dimension=self.customer, key="globex", params={"greeting": "hi globex"})
-        self.gold = DimensionValueFactory(dimension=self.level, key="gold", params={"env": {"L": "gold"}})
-
-    def job(self, name: str = "nightly", *, values=None, params=None, execution=None, push: bool = False) -> Job:
-        """A rendered job saved through the service (not pushed unless asked)."""
-        return services.job_create(
-            name=name,
-            execution=execution or self.execution,
-            values=[self.acme, self.gold] if values is None else values,
-            params=params or {},
-            push=push,
-        ).job
-
-
-@pytest.fixture
-def estate(db) -> Estate:
-    return Estate()
-
-
-@pytest.fixture
-def nomad():
-    """A running Nomad emulator; stopped after the test."""
-    emulator = NomadEmulator().start()
-    yield emulator
-    emulator.stop()
 
 
 def assert_problem(response, status: int) -> dict:

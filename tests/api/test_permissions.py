@@ -14,7 +14,8 @@ from rest_framework.test import APIClient
 
 from striv.core import roles
 from striv.runs.models import Run
-from tests.api.conftest import ROLE_NAMES, assert_problem, make_user
+from tests.api.conftest import ROLE_NAMES, assert_problem
+from tests.factories import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -107,7 +108,7 @@ def test_a_wrong_token_is_401(objects):
 def test_session_auth_for_the_ui_with_csrf_on_writes(objects):
     make_user("browser", roles.OPERATOR)
     client = Client(enforce_csrf_checks=True)
-    assert client.login(username="browser", password="pw-browser")
+    assert client.login(username="browser", password=PASSWORD)
     assert client.get("/api/jobs").status_code == 200
     problem = assert_problem(client.post("/api/jobs", JOB_BODY, content_type="application/json"), 403)
     assert "CSRF" in problem["detail"]
@@ -154,6 +155,6 @@ def test_tokens_are_listed_in_the_admin(objects):
     make_user("root", is_superuser=True, is_staff=True)
     run("root")
     client = Client()
-    client.login(username="root", password="pw-root")
+    client.login(username="root", password=PASSWORD)
     response = client.get("/admin/authtoken/tokenproxy/")
     assert response.status_code == 200 and b"root" in response.content

@@ -38,8 +38,8 @@ from striv.jobs import services
 from striv.runs.models import Run
 from striv.state.load import state_load, state_read
 from striv.state.schema import state_parse
-from tests.api.conftest import make_user
 from tests.conftest import EXAMPLES
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -135,7 +135,7 @@ def test_dimensions_show_values_and_usage(estate, viewer):
     assert customer["priority"] == 20
     assert [(v["key"], v["jobs_count"], v["params"]) for v in customer["values"]] == [
         ("acme", 2, {"greeting": "hi acme"}),
-        ("globex", 0, {"greeting": "hi globex"}),
+        ("globex", 0, {"greeting": "hello globex"}),
     ]
     assert_problem(viewer.get("/api/dimensions/planet"), 404)
 

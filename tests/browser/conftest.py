@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from tests.factories import PASSWORD
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -25,7 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="session")
@@ -84,38 +85,7 @@ def log_in(page: Any, username: str, password: str = PASSWORD) -> None:
 
 @pytest.fixture
 def users(transactional_db) -> dict[str, Any]:
-    """An operator ``otto`` and a viewer ``vera`` (role groups are made here: transactional tests flush them)."""
-    from django.contrib.auth.models import Group, User
+    """An operator ``otto`` and a viewer ``vera``."""
+    from tests.factories import make_user
 
-    made = {}
-    for name, role in (("otto", "operator"), ("vera", "viewer")):
-        user = User.objects.create_user(name, password=PASSWORD)
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-        made[role] = user
-    return made
-
-
-@pytest.fixture
-def estate(transactional_db, nomad, settings, private_key, tmp_path) -> dict[str, Any]:
-    """An execution on the Nomad emulator, customer and level dimensions, a key for secrets, a file archive."""
-    from striv.archivers import clear_archivers
-    from tests.factories import DimensionFactory, DimensionValueFactory, ExecutionFactory
-
-    settings.ENCRYPTION_KEY = private_key
-    settings.ENCRYPTION_KEY_FILE = ""
-    settings.ARCHIVE = (tmp_path / "archive").as_uri()
-    clear_archivers()
-    execution = ExecutionFactory(key="greeter", name="Greeter (periodic)", driver_config={"address": nomad.address})
-    customer = DimensionFactory(key="customer", priority=20, label="Customer", description="Who the job works for.")
-    level = DimensionFactory(key="level", priority=10, label="Service level")
-    values = {
-        "acme": DimensionValueFactory(
-            dimension=customer, key="acme", label="ACME Corp", params={"greeting": "hi acme"}
-        ),
-        "globex": DimensionValueFactory(dimension=customer, key="globex", params={"greeting": "hello globex"}),
-        "gold": DimensionValueFactory(
-            dimension=level, key="gold", params={"env": {"LEVEL": "gold"}, "cron": "0 2 * * *"}
-        ),
-        "silver": DimensionValueFactory(dimension=level, key="silver", params={"env": {"LEVEL": "silver"}}),
-    }
-    return {"execution": execution, "nomad": nomad, **values}
+    return {"operator": make_user("otto", "operator"), "viewer": make_user("vera", "viewer")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -24,12 +24,18 @@ def nomad_id(job: Job) -> str:
     return f"striv-{job.pk}"
 
 
+#: A Friday morning: the next five daily launches span a weekend, whatever the day the tests run on.
+FRIDAY_MORNING = datetime(2025, 6, 6, 10, 0, tzinfo=UTC)
+
+
 def row(page, index: int):
     return page.locator("#param-rows tr").nth(index)
 
 
-def test_operator_creates_runs_follows_edits_and_deletes_a_job(new_page, users, estate, shoot):
-    nomad = estate["nomad"]
+def test_operator_creates_runs_follows_edits_and_deletes_a_job(clock, new_page, users, live_estate, nomad, shoot):
+    clock.move_to(FRIDAY_MORNING, tick=False)
+    live_estate.gold.params = {**live_estate.gold.params, "cron": "0 2 * * *"}
+    live_estate.gold.save()
     page = new_page()
     log_in(page, "otto")
 
@@ -46,7 +52,9 @@ def test_operator_creates_runs_follows_edits_and_deletes_a_job(new_page, users, 
     expect(preview.locator("tr", has_text="greeting")).to_contain_text("customer = acme")
     page.get_by_label("Service level").select_option("gold")
     expect(preview.locator("tr", has_text="env.LEVEL")).to_contain_text("gold")
-    expect(preview).to_contain_text("Mon")  # the gold level's cron moves launches to 02:00 every day
+    # The gold level's cron moves launches to 02:00 every day.
+    launch_days = ("Sat Jun 7", "Sun Jun 8", "Mon Jun 9", "Tue Jun 10", "Wed Jun 11")
+    expect(preview.locator("ol.launches li")).to_have_text([f"{day} 2025, 02:00 UTC" for day in launch_days])
 
     # A job param overrides the dimension's, and the preview says so as the user types.
     row(page, 0).locator("input[name=param_key]").fill("greeting")
@@ -87,7 +95,7 @@ def test_operator_creates_runs_follows_edits_and_deletes_a_job(new_page, users, 
     expect(page.locator("#job-plan")).to_contain_text("No changes")
 
     # The job list shows it with its dimension values and sync state.
-    services.job_create(name="globex weekly", execution=estate["execution"], values=[estate["globex"]], params={})
+    services.job_create(name="globex weekly", execution=live_estate.execution, values=[live_estate.globex], params={})
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
     listed = page.locator("#job-rows tr", has_text="acme nightly import")
     expect(listed).to_contain_text("acme")
@@ -95,7 +103,7 @@ def test_operator_creates_runs_follows_edits_and_deletes_a_job(new_page, users, 
     expect(listed).to_contain_text("In sync")
     page.get_by_label("Name", exact=True).fill("acme")
     expect(page.locator("#job-rows tbody tr")).to_have_count(1)
-    expect(page).to_have_url(re.compile(r"q=acme"))
+    expect(page).to_have_url(re.compile(r"search=acme"))
     page.get_by_label("Name", exact=True).fill("")
     expect(page.locator("#job-rows tbody tr")).to_have_count(2)
     shoot(page, "job-list")
@@ -185,9 +193,9 @@ def test_operator_creates_runs_follows_edits_and_deletes_a_job(new_page, users, 
     assert not Job.objects.filter(pk=job.pk).exists()
 
 
-def test_bulk_run_asks_for_confirmation_naming_the_number_of_jobs(new_page, users, estate):
+def test_bulk_run_asks_for_confirmation_naming_the_number_of_jobs(new_page, users, live_estate):
     for name in ("a one", "a two", "b three"):
-        services.job_create(name=name, execution=estate["execution"], params={})
+        services.job_create(name=name, execution=live_estate.execution, params={})
     page = new_page()
     log_in(page, "otto")
     page.goto("/jobs/")
@@ -201,9 +209,9 @@ def test_bulk_run_asks_for_confirmation_naming_the_number_of_jobs(new_page, user
     expect(page.locator("#toasts")).to_contain_text("Started 2 runs")
 
 
-def test_viewer_sees_no_edit_buttons_and_cannot_write(new_page, users, estate):
+def test_viewer_sees_no_edit_buttons_and_cannot_write(new_page, users, live_estate):
     job = services.job_create(
-        name="acme nightly", execution=estate["execution"], values=[estate["acme"]], params={}
+        name="acme nightly", execution=live_estate.execution, values=[live_estate.acme], params={}
     ).job
     page = new_page()
     log_in(page, "vera")
@@ -223,11 +231,11 @@ def test_viewer_sees_no_edit_buttons_and_cannot_write(new_page, users, estate):
     assert Job.objects.filter(pk=job.pk).exists()
 
 
-def test_dashboard_shows_failing_jobs_and_the_outcome_chart(new_page, users, estate, shoot):
+def test_dashboard_shows_failing_jobs_and_the_outcome_chart(clock, new_page, users, live_estate, shoot):
     """Also the source of the dashboard, executions and dimensions screenshots."""
     jobs = [
         services.job_create(
-            name=f"{customer} {kind}", execution=estate["execution"], values=[estate[customer]], params={}
+            name=f"{customer} {kind}", execution=live_estate.execution, values=[live_estate.value(customer)], params={}
         ).job
         for customer in ("acme", "globex")
         for kind in ("nightly import", "weekly export", "hourly sync")

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import nomad
 import pytest
 import requests
-from croniter import croniter
 from nomad.api.exceptions import (
     BadRequestNomadException,
     BaseNomadException,
@@ -333,7 +332,7 @@ def test_namespaces_missing_explicit_and_query_wins(emu, client):
 # plan -----------------------------------------------------------------------------------------------------------
 
 
-def test_plan_of_a_new_periodic_job_is_added_with_next_launch(client):
+def test_plan_of_a_new_periodic_job_is_added_with_next_launch(clock, client):
     plan = client.job.plan_job("nightly", {"Job": periodic_job()}, diff=True)
 
     diff = plan["Diff"]
@@ -346,8 +345,7 @@ def test_plan_of_a_new_periodic_job_is_added_with_next_launch(client):
     assert group["Tasks"][0]["Annotations"] == ["forces create"]
     assert plan["Annotations"]["DesiredTGUpdates"]["main"]["Place"] == 1
     assert plan["JobModifyIndex"] == 0 and plan["FailedTGAllocs"] is None
-    expected = croniter("0 3 * * *", datetime.now(UTC)).get_next(datetime)
-    assert plan["NextPeriodicLaunch"] == expected.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert plan["NextPeriodicLaunch"] == "2025-06-03T03:00:00Z"  # the day after the pinned Monday 09:30 UTC
     with pytest.raises(URLNotFoundNomadException):
         client.job.get_job("nightly")
 
@@ -454,12 +452,12 @@ def test_force_launch_of_a_stopped_parent_is_refused(client):
     assert "can't force run non-tracked job" in error.value.nomad_resp.text
 
 
-def test_scheduled_launch_uses_the_cron_instant_and_respects_prohibit_overlap(emu, client):
+def test_scheduled_launch_uses_the_cron_instant_and_respects_prohibit_overlap(clock, emu, client):
     client.jobs.register_job({"Job": periodic_job()})
 
     first = emu.launch_next("nightly")
     launched_at = int(first.rsplit("-", 1)[1])
-    assert launched_at % 86400 == 3 * 3600 and launched_at > time.time()
+    assert launched_at == int(datetime(2025, 6, 3, 3, tzinfo=UTC).timestamp())  # next 03:00 after the pinned clock
     assert emu.launch("nightly", datetime(2030, 1, 1, 3, tzinfo=UTC)) is None  # first child still runs
 
     alloc_id = emu.alloc_ids(first)[0]

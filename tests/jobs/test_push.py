@@ -100,7 +100,10 @@ def test_unreachable_nomad_saves_the_job_pending_and_sync_jobs_pushes_it_later(n
 def test_server_errors_are_retryable_and_leave_the_job_pending(nomad, nomad_execution):
     nomad.fault("error500")
     job = services.job_create(name="acme", execution=nomad_execution).job
+    job.refresh_from_db()
     assert job.sync_status == Job.SyncStatus.PENDING
+    assert job.sync_attempts == 1 and job.next_sync_at is not None  # a later sync tries again
+    assert "No cluster leader" in job.sync_error
     nomad.fault(None)
 
 

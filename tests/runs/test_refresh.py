@@ -26,16 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def archive(settings, tmp_path):
-    from striv.archivers import clear_archivers
-
-    settings.ARCHIVE = (tmp_path / "archive").as_uri()
-    clear_archivers()
-    yield tmp_path / "archive"
-    clear_archivers()
-
-
-@pytest.fixture
 def job(nomad, nomad_execution):
     return job_services.job_create(name="acme nightly", execution=nomad_execution, params={"greeting": "hi"}).job
 
@@ -146,6 +136,11 @@ def test_executions_on_one_cluster_are_queried_once(nomad, job, archive):
     nomad.requests_log.clear()
     out = refresh()
     assert "clusters 1" in out
+    asked = [(r.method, r.path, sorted(r.query.items())) for r in nomad.requests_log]
+    assert asked and all(path == "/v1/allocations" for _, path, _ in asked)
+    assert len(asked) == len({repr(request) for request in asked})  # no listing is asked again for the second
+    filters = [r.query["filter"][0] for r in nomad.requests_log if "filter" in r.query]
+    assert filters and all(f.startswith('JobID matches "^(striv-|striv-other-)"') for f in filters)  # both at once
 
 
 @pytest.mark.django_db

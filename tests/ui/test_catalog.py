@@ -24,8 +24,8 @@ def test_execution_list_htmx_request_gets_the_rows(viewer_client, job):
     assert html.lstrip().startswith('<div id="execution-rows">') and "<html" not in html
 
 
-def test_execution_detail_shows_template_defaults_driver_and_usage(viewer_client, job, estate):
-    execution = estate["execution"]
+def test_execution_detail_shows_template_defaults_driver_and_usage(viewer_client, job, nomad_estate):
+    execution = nomad_estate.execution
     execution.default_params = {**execution.default_params, "token": keys.encrypt("hunter2")}
     execution.save()
     response = viewer_client.get(reverse("executions:detail", args=["greeter"]))
@@ -53,7 +53,7 @@ def test_dimension_list_shows_priority_values_and_usage(viewer_client, job):
     html = response.content.decode()
     assert response.status_code == 200
     rows = {d.key: (d.priority, d.value_count, d.job_count) for d in response.context["dimensions"]}
-    assert rows == {"customer": (20, 2, 1), "level": (10, 1, 1)}
+    assert rows == {"customer": (20, 2, 1), "level": (10, 2, 1)}
     assert 'href="/dimensions/customer/"' in html
 
 

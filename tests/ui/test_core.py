@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
@@ -14,8 +14,8 @@ from striv.core.htmx import htmx_partial
 from striv.jobs.models import Job
 from striv.runs.models import Run
 from striv.runs.selectors import runs_outcomes_per_day
-from tests.factories import ExecutionFactory, JobFactory
-from tests.ui.conftest import HTMX, logged_in, make_run, make_user
+from tests.factories import ExecutionFactory, JobFactory, make_user
+from tests.ui.conftest import HTMX, logged_in, make_run
 
 pytestmark = pytest.mark.django_db
 
@@ -93,7 +93,8 @@ def test_messages_render_as_toasts_in_a_live_region(operator_client, job):
 
 
 @pytest.fixture
-def busy(db):
+def busy(db, clock):
+    """Jobs and runs around `PINNED_NOW` (a Monday 09:30 UTC): runs 1-3 hours and 3 and 20 days old."""
     execution = ExecutionFactory()
     failing = JobFactory(
         name="failing job",
@@ -143,8 +144,7 @@ def test_dashboard_lists_failing_and_unsynced_jobs_with_links_to_filtered_lists(
 def test_dashboard_chart_is_svg_with_a_bar_per_day_linking_to_that_days_runs(viewer_client, busy):
     html = viewer_client.get(reverse("home")).content.decode()
     assert '<svg viewBox="0 0' in html and 'role="img"' in html
-    day = timezone.localdate(timezone.now() - timedelta(days=3)).isoformat()
-    assert f'href="/runs/?day={day}&amp;status=successful"' in html
+    assert 'href="/runs/?day=2025-05-30&amp;status=successful"' in html  # three days before Monday 2 June
     assert "Show the numbers" in html  # the same data as a table
 
 
@@ -158,19 +158,36 @@ def test_dashboard_htmx_request_gets_the_self_refreshing_panels(viewer_client, b
 def test_runs_outcomes_per_day_counts_each_day_oldest_first(busy):
     days = runs_outcomes_per_day(days=14)
     assert len(days) == 14
-    assert days[-1].day == timezone.localdate()
+    assert days[0].day == date(2025, 5, 20) and days[-1].day == date(2025, 6, 2)
     assert sum(day.total for day in days) == 4
-    three_days_ago = timezone.localdate(timezone.now() - timedelta(days=3))
-    assert next(d for d in days if d.day == three_days_ago).counts == {"successful": 1}
+    assert next(d for d in days if d.day == date(2025, 5, 30)).counts == {"successful": 1}
 
 
-def test_runs_outcomes_per_day_follows_the_current_time_zone(busy, settings):
-    settings.TIME_ZONE = "Pacific/Kiritimati"  # UTC+14: "today" differs from UTC's for most of the day
+def test_runs_outcomes_per_day_follows_the_current_time_zone(busy, settings, clock):
+    settings.TIME_ZONE = "Pacific/Kiritimati"  # UTC+14
+    clock.move_to(datetime(2025, 6, 2, 10, 30, tzinfo=UTC), tick=False)  # 00:30 on 3 June in Kiritimati
     Run.objects.all().delete()
-    make_run(busy["fine"], "successful", age=timedelta(minutes=1))
+    make_run(busy["fine"], "successful", age=timedelta(minutes=1))  # 10:29 UTC on 2 June, 00:29 on 3 June there
     days = runs_outcomes_per_day(days=2)
-    assert days[-1].day == timezone.localdate() and days[-1].total == 1
+    assert [(day.day, day.total) for day in days] == [(date(2025, 6, 2), 0), (date(2025, 6, 3), 1)]
 
 
-def test_pages_have_an_anonymous_client_redirect_not_an_error():
-    assert Client().get(reverse("runs:detail", args=[1])).status_code == 302
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("home", []),
+        ("jobs:list", []),
+        ("jobs:create", []),
+        ("jobs:detail", ["00000000-0000-4000-8000-000000000000"]),
+        ("runs:list", []),
+        ("runs:detail", [1]),
+        ("runs:log", [1]),
+        ("executions:list", []),
+        ("dimensions:list", []),
+    ],
+)
+def test_pages_have_an_anonymous_client_redirect_not_an_error(name, args):
+    url = reverse(name, args=args)
+    response = Client().get(url)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("login") + "?next=" + url

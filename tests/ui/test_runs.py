@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -11,42 +12,62 @@ from django.urls import reverse
 from django.utils import timezone
 
 from striv.jobs import services as job_services
-from striv.runs import logs, views
-from striv.runs.logs import LogRead
+from striv.runs import views
 from striv.runs.models import Run
 from striv.runs.refresh import runs_refresh
+from tests.emulators.nomad import NomadEmulator
 from tests.ui.conftest import HTMX, make_run
 
 pytestmark = pytest.mark.django_db
 
 
-class FakeLogs:
-    """Stands in for run_logs_read: slices fixed bytes per stream as the archive or the cluster would."""
+@dataclass
+class LoggedRun:
+    """A run of the ``job`` fixture on the Nomad emulator, found by the refresher; ``alloc`` is its allocation."""
 
-    def __init__(self, stdout: bytes = b"", stderr: bytes = b"", *, source: str = "live", running: bool = False):
-        self.streams = {"stdout": stdout, "stderr": stderr}
-        self.source = source
-        self.running = running
-        self.calls: list[dict] = []
+    run: Run
+    alloc: str
+    nomad: NomadEmulator
 
-    def __call__(self, *, run, task=None, stream="stdout", offset=0, max_bytes=None) -> LogRead:
-        self.calls.append({"task": task, "stream": stream, "offset": offset, "max_bytes": max_bytes})
-        data = self.streams[stream]
-        start = max(len(data) + offset, 0) if offset < 0 else min(offset, len(data))
-        chunk = data[start : start + (max_bytes or len(data))]
-        if self.source == "expired":
-            return LogRead(b"", max(offset, 0), max(offset, 0), "expired", self.running)
-        return LogRead(chunk, start, start + len(chunk), self.source, self.running, len(data))
+    def append(self, stream: str, data: bytes) -> None:
+        """The task writes more to ``stream``."""
+        self.nomad.alloc_append_log(self.alloc, "run", stream, data)
+
+    def finish(self) -> None:
+        """The task ends well; the refresher sees it (without archiving its logs)."""
+        self.nomad.alloc_finish(self.alloc, "complete")
+        runs_refresh(archive=False)
+        self.run.refresh_from_db()
 
 
 @pytest.fixture
-def fake_logs(monkeypatch):
-    def install(*args, **kwargs) -> FakeLogs:
-        fake = FakeLogs(*args, **kwargs)
-        monkeypatch.setattr(logs, "run_logs_read", fake)
-        return fake
+def logged_run(job, nomad, archive):
+    """``logged_run(stdout, stderr, running=, archived=)``: a run whose task ``run`` wrote these logs.
 
-    return install
+    A running run's logs are live on the cluster; a finished one's are archived when ``archived`` is set and read
+    live from the cluster otherwise.
+    """
+
+    def make(stdout: bytes = b"", stderr: bytes = b"", *, running: bool = False, archived: bool = False) -> LoggedRun:
+        child = nomad.launch(f"striv-{job.pk}")
+        (alloc,) = nomad.alloc_ids(child)
+        nomad.alloc_run(alloc)
+        for stream, data in (("stdout", stdout), ("stderr", stderr)):
+            if data:
+                nomad.alloc_append_log(alloc, "run", stream, data)
+        if not running:
+            nomad.alloc_finish(alloc, "complete")
+        runs_refresh(archive=archived)
+        run = Run.objects.get(job=job, external_id=alloc)
+        assert run.is_finished != running and (run.archived_at is not None) == archived
+        return LoggedRun(run, alloc, nomad)
+
+    return make
+
+
+def log_reads(nomad: NomadEmulator) -> list[dict[str, list[str]]]:
+    """The queries of the log reads the emulator answered, oldest first."""
+    return [r.query for r in nomad.requests_log if r.path.startswith("/v1/client/fs/logs/")]
 
 
 def log_url(run: Run, **query) -> str:
@@ -67,8 +88,8 @@ def test_run_list_shows_runs_newest_first_with_their_jobs(viewer_client, job):
     assert "acme nightly" in response.content.decode()
 
 
-def test_run_list_filters_by_status_day_job_and_recency(viewer_client, job, estate):
-    other = job_services.job_create(name="globex", execution=estate["execution"], params={}).job
+def test_run_list_filters_by_status_day_job_and_recency(viewer_client, job, nomad_estate, clock):
+    other = job_services.job_create(name="globex", execution=nomad_estate.execution, params={}).job
     failed = make_run(job, "failed", age=timedelta(days=2))
     ok = make_run(job, "successful", age=timedelta(hours=1))
     elsewhere = make_run(other, "successful", age=timedelta(hours=2))
@@ -77,7 +98,7 @@ def test_run_list_filters_by_status_day_job_and_recency(viewer_client, job, esta
         return {run.pk for run in viewer_client.get(reverse("runs:list") + "?" + query).context["runs"]}
 
     assert pks("status=failed") == {failed.pk}
-    assert pks(f"day={timezone.localdate(failed.created).isoformat()}") == {failed.pk}
+    assert pks("day=2025-05-31") == {failed.pk}  # two days before the pinned Monday 2 June
     assert pks(f"job={other.pk}") == {elsewhere.pk}
     assert pks("last=24h") == {ok.pk, elsewhere.pk}
     assert pks("status=successful&last=24h") == {ok.pk, elsewhere.pk}
@@ -130,9 +151,8 @@ def test_run_detail_refreshes_its_status_while_running(viewer_client, job):
 # --- logs --------------------------------------------------------------------------------------------------------
 
 
-def test_log_panel_shows_stdout_tabs_banner_and_download(viewer_client, job, fake_logs):
-    fake_logs(b"hello\nworld\n", b"oops\n", source="archive")
-    run = make_run(job)
+def test_log_panel_shows_stdout_tabs_banner_and_download(viewer_client, logged_run):
+    run = logged_run(b"hello\nworld\n", b"oops\n", archived=True).run
     response = viewer_client.get(log_url(run), **HTMX)
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="log-panel"')
@@ -143,35 +163,34 @@ def test_log_panel_shows_stdout_tabs_banner_and_download(viewer_client, job, fak
     assert "log-follow" not in html  # a finished run is not followed
 
 
-def test_log_panel_full_page_rendering(viewer_client, job, fake_logs):
-    fake_logs(b"hello\n")
-    run = make_run(job)
+def test_log_panel_full_page_rendering(viewer_client, logged_run):
+    run = logged_run(b"hello\n").run
     html = viewer_client.get(log_url(run)).content.decode()
     assert "<html" in html and "Log of run" in html and "hello" in html
 
 
-def test_stderr_tab_reads_stderr(viewer_client, job, fake_logs):
-    fake = fake_logs(b"out\n", b"error: boom\n")
-    run = make_run(job)
+def test_stderr_tab_reads_stderr(viewer_client, logged_run, nomad):
+    run = logged_run(b"out\n", b"error: boom\n").run
+    nomad.requests_log.clear()
     html = viewer_client.get(log_url(run, task="run", stream="stderr"), **HTMX).content.decode()
     assert "error: boom" in html and "out\n" not in html
-    assert fake.calls[-1]["stream"] == "stderr"
+    assert [(q["task"], q["type"]) for q in log_reads(nomad)] == [(["run"], ["stderr"])]
     assert re.search(r'id="tab-stderr"[^>]*aria-selected="true"', html)
 
 
-def test_live_and_expired_logs_say_so_in_the_banner(viewer_client, job, fake_logs):
-    run = make_run(job, "running", age=timedelta(minutes=1))
-    fake_logs(b"x\n", source="live", running=True)
+def test_live_and_expired_logs_say_so_in_the_banner(viewer_client, logged_run, nomad):
+    logged = logged_run(b"x\n", running=True)
+    run = logged.run
     assert "<strong>Live</strong>" in viewer_client.get(log_url(run), **HTMX).content.decode()
-    fake_logs(source="expired")
+    logged.finish()
+    nomad.client_gc(logged.alloc)  # the client drops the logs before striv archived them
     html = viewer_client.get(log_url(run), **HTMX).content.decode()
     assert "<strong>Expired</strong>" in html and "no longer has this log" in html
 
 
-def test_a_long_log_shows_its_tail_first_with_load_earlier(viewer_client, job, fake_logs):
+def test_a_long_log_shows_its_tail_first_with_load_earlier(viewer_client, logged_run):
     lines = b"".join(b"line %05d\n" % i for i in range(20000))  # 220 kB
-    fake_logs(lines)
-    run = make_run(job)
+    run = logged_run(lines).run
     response = viewer_client.get(log_url(run), **HTMX)
     text = response.context["text"]
     assert text.endswith("line 19999\n") and text.startswith("line ")  # starts at a whole line
@@ -197,14 +216,14 @@ def test_a_long_log_shows_its_tail_first_with_load_earlier(viewer_client, job, f
     assert "Load earlier" not in step.content.decode()
 
 
-def test_follow_returns_only_new_bytes_and_the_next_offset(viewer_client, job, fake_logs):
-    run = make_run(job, "running", age=timedelta(minutes=1))
-    fake = fake_logs(b"one\n", running=True)
+def test_follow_returns_only_new_bytes_and_the_next_offset(viewer_client, logged_run):
+    logged = logged_run(b"one\n", running=True)
+    run = logged.run
     panel = viewer_client.get(log_url(run), **HTMX)
     html = panel.content.decode()
     assert 'id="log-follow"' in html and "every 2s [strivFollowing()]" in html
     assert panel.context["follow_url"].endswith("view=follow&offset=4")
-    fake.streams["stdout"] = b"one\ntwo\n"
+    logged.append("stdout", b"two\n")
     step = viewer_client.get(panel.context["follow_url"], **HTMX)
     html = step.content.decode()
     assert '<div hx-swap-oob="beforeend:#log-text">two\n</div>' in html
@@ -214,31 +233,29 @@ def test_follow_returns_only_new_bytes_and_the_next_offset(viewer_client, job, f
     assert "hx-swap-oob" not in idle and "offset=8" in idle  # nothing new: keep polling from the same place
 
 
-def test_follow_stops_once_a_finished_run_has_nothing_more(viewer_client, job, fake_logs):
-    run = make_run(job, "successful")
-    fake_logs(b"one\ntwo\n", running=False)
+def test_follow_stops_once_a_finished_run_has_nothing_more(viewer_client, logged_run):
+    run = logged_run(b"one\ntwo\n").run
     html = viewer_client.get(log_url(run, view="follow", offset=4), **HTMX).content.decode()
     assert "two" in html and "every 2s" in html  # one more poll to be sure nothing is left
     html = viewer_client.get(log_url(run, view="follow", offset=8), **HTMX).content.decode()
     assert "The run has finished" in html and "hx-get" not in html
 
 
-def test_follow_holds_back_a_cut_utf8_character_until_it_is_whole(viewer_client, job, fake_logs):
-    run = make_run(job, "running", age=timedelta(minutes=1))
+def test_follow_holds_back_a_cut_utf8_character_until_it_is_whole(viewer_client, logged_run):
     euro = "€".encode()
-    fake = fake_logs(b"price: " + euro[:2], running=True)
+    logged = logged_run(b"price: " + euro[:2], running=True)
+    run = logged.run
     step = viewer_client.get(log_url(run, view="follow", offset=0), **HTMX)
     assert step.context["text"] == "price: " and step.context["follow_url"].endswith("offset=7")
-    fake.streams["stdout"] = b"price: " + euro + b"\n"
+    logged.append("stdout", euro[2:] + b"\n")
     step = viewer_client.get(step.context["follow_url"], **HTMX)
     assert step.context["text"] == "€\n"
 
 
-def test_download_streams_the_whole_log_as_an_attachment(viewer_client, job, fake_logs, monkeypatch):
+def test_download_streams_the_whole_log_as_an_attachment(viewer_client, logged_run, monkeypatch):
     monkeypatch.setattr(views, "DOWNLOAD_CHUNK", 1000)
     data = b"".join(b"line %d\n" % i for i in range(1000))
-    fake_logs(b"", data)
-    run = make_run(job)
+    run = logged_run(b"", data).run
     response = viewer_client.get(reverse("runs:log_download", args=[run.pk]) + "?task=run&stream=stderr")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == data
@@ -248,7 +265,7 @@ def test_download_streams_the_whole_log_as_an_attachment(viewer_client, job, fak
 
 def test_download_of_a_job_named_with_non_ascii_and_cr_lf_has_a_safe_utf8_filename(viewer_client, estate):
     job = job_services.job_create(
-        name="Zürich\r\nX-Evil: 1", execution=estate["execution"], values=[estate["acme"]], params={}
+        name="Zürich\r\nX-Evil: 1", execution=estate.execution, values=[estate.acme], params={}
     ).job
     run = make_run(job)
     response = viewer_client.get(reverse("runs:log_download", args=[run.pk]) + "?task=run&stream=stdout")
@@ -260,31 +277,21 @@ def test_download_of_a_job_named_with_non_ascii_and_cr_lf_has_a_safe_utf8_filena
     assert "X-Evil" not in response.headers
 
 
-def test_unknown_task_or_stream_is_404(viewer_client, job, fake_logs):
-    fake_logs(b"x")
-    run = make_run(job)
+def test_unknown_task_or_stream_is_404(viewer_client, logged_run):
+    run = logged_run(b"x").run
     assert viewer_client.get(log_url(run, task="nope")).status_code == 404
     assert viewer_client.get(log_url(run, stream="stdin")).status_code == 404
     assert viewer_client.get(log_url(run, view="earlier", before="x")).status_code == 404
 
 
-def test_a_cluster_error_is_shown_instead_of_the_log(viewer_client, job, monkeypatch):
-    from striv.drivers.base import DriverError
-
-    def broken(**kwargs):
-        raise DriverError("Nomad unreachable", retryable=True)
-
-    monkeypatch.setattr(logs, "run_logs_read", broken)
-    run = make_run(job, "running", age=timedelta(minutes=1))
+def test_a_cluster_error_is_shown_instead_of_the_log(viewer_client, logged_run, nomad):
+    run = logged_run(b"x\n", running=True).run
+    nomad.down()
     html = viewer_client.get(log_url(run), **HTMX).content.decode()
     assert "The log cannot be read now: Nomad unreachable" in html
 
 
-def test_logs_of_a_real_run_on_the_emulator_live_then_archived(viewer_client, job, nomad, settings, tmp_path):
-    from striv.archivers import clear_archivers
-
-    settings.ARCHIVE = (tmp_path / "archive").as_uri()
-    clear_archivers()
+def test_logs_of_a_real_run_on_the_emulator_live_then_archived(viewer_client, job, nomad, archive):
     child = nomad.launch(f"striv-{job.pk}")
     alloc = nomad.alloc_ids(child)[0]
     nomad.alloc_run(alloc)
