@@ -38,14 +38,10 @@ from striv.jobs.models import Job
 from striv.jobs.plan import job_plan_changes
 from striv.jobs.rendering import JobRenderError, effective_params, job_render
 from striv.jobs.sync import PushOutcome
-from striv.jobs.views import next_launches
+from striv.jobs.views import LAUNCHES_SHOWN
 from striv.templating import LAYER_JOB, LayerName, RenderError
 
 logger = logging.getLogger(__name__)
-
-JOBS_PER_PAGE = 50
-RUNS_PER_PAGE = 20
-LAUNCHES_SHOWN = 5
 
 # --- placing errors ----------------------------------------------------------------------------------------------
 
@@ -264,7 +260,7 @@ def job_preview(request: HttpRequest) -> HttpResponse:
         except RenderError as exc:
             place_render_error(exc, rows, errors)
         else:
-            launches = next_launches(execution, rendered.spec)
+            launches = execution.next_launches(rendered.spec, count=LAUNCHES_SHOWN)
     context = {
         "form": form,
         "rows": rows,

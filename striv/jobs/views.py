@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -26,10 +25,7 @@ from striv.drivers.base import DriverError
 from striv.executions.models import Execution
 from striv.jobs import services
 from striv.jobs.filtersets import LATEST_RUN_CHOICES, SYNC_CHOICES, JobFilterSet
-from striv.jobs.forms import (
-    BULK_ACTIONS,
-    BulkForm,
-)
+from striv.jobs.forms import BULK_ACTIONS, BulkForm
 from striv.jobs.layers import job_values
 from striv.jobs.models import Job
 from striv.jobs.plan import job_plan as plan_job
@@ -44,11 +40,6 @@ RUNS_PER_PAGE = 20
 LAUNCHES_SHOWN = 5
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def next_launches(execution: Execution, spec: dict, count: int = LAUNCHES_SHOWN) -> list[datetime]:
-    """The next ``count`` launch times of a rendered spec, as the execution's driver computes them."""
-    return execution.next_launches(spec, count=count)
 
 
 def _safe_next(request: HttpRequest, url: str, default: str) -> str:
@@ -106,7 +97,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     filters = JobFilterSet(request.GET or None, queryset=Job.objects.all())
     jobs = filters.qs.select_related("execution").prefetch_related("job_values__value__dimension")
     page = Paginator(jobs.order_by("name", "id"), JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = [(job, next_launches(job.execution, job.spec, count=1)) for job in page.object_list]
+    rows = [(job, job.execution.next_launches(job.spec, count=1)) for job in page.object_list]
     context = {
         "filters": filters,
         "selects": _filter_selects(request, dimensions),
@@ -208,7 +199,7 @@ def job_detail(request: HttpRequest, pk: str) -> HttpResponse:
         "values": values,
         "effective": effective,
         "render_error": render_error,
-        "launches": next_launches(job.execution, job.spec),
+        "launches": job.execution.next_launches(job.spec, count=LAUNCHES_SHOWN),
         **_runs_context(request, job),
     }
     return render_page(request, "jobs/job_detail.html", "jobs/partials/job_summary.html", context)
