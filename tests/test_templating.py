@@ -764,3 +764,47 @@ def test_property_one_dotted_key_equals_its_nested_path(parts, value):
     dotted = templating.params_merge([Layer("job", {".".join(parts): value})])
     assert dotted == templating.params_merge([Layer("job", nested)])
     assert _get(dotted[0], tuple(parts)) == value
+
+
+# --- layer names -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "parts", "label"),
+    [
+        (
+            templating.LayerName.execution("greeter"),
+            "execution:greeter",
+            ("execution", "greeter", ""),
+            "execution greeter",
+        ),
+        (
+            templating.LayerName.dimension("customer", "acme"),
+            "dimension:customer=acme",
+            ("dimension", "customer", "acme"),
+            "customer = acme",
+        ),
+        (templating.LayerName.job(), "job", ("job", "", ""), "job"),
+    ],
+)
+def test_layer_names_are_their_text_and_keep_their_parts(name, text, parts, label):
+    import json
+    import pickle
+
+    assert name == text and str(name) == text and hash(name) == hash(text)
+    assert (name.kind, name.key, name.value) == parts and name.label == label
+    assert json.dumps({"layer": name}) == json.dumps({"layer": text})
+    again = pickle.loads(pickle.dumps(name))
+    assert again == name and (again.kind, again.key, again.value) == parts
+
+
+def test_render_errors_carry_the_layer_name_with_its_parts():
+    layers = [Layer(templating.LayerName.dimension("customer", "acme"), {"bad key": 1})]
+    with pytest.raises(RenderError) as info:
+        templating.params_merge(layers)
+    layer = info.value.layer
+    assert isinstance(layer, templating.LayerName) and (layer.kind, layer.key, layer.value) == (
+        "dimension",
+        "customer",
+        "acme",
+    )

@@ -39,6 +39,15 @@ class LayerName(str):
     def __reduce__(self) -> tuple[Any, ...]:
         return (LayerName, (self.kind, self.key, self.value))
 
+    @property
+    def label(self) -> str:
+        """The layer as people read it: ``job``, ``execution greeter``, ``customer = acme``."""
+        if self.kind == "execution":
+            return f"execution {self.key}"
+        if self.kind == "dimension":
+            return f"{self.key} = {self.value}"
+        return "job"
+
     @classmethod
     def execution(cls, key: str) -> LayerName:
         """The layer of an execution's default params."""

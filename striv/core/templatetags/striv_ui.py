@@ -129,13 +129,10 @@ def is_secret(value: Any) -> bool:
 @register.simple_tag
 def layer_badge(layer: str) -> str:
     """A tag naming a param layer: "job", "execution greeter", "customer = acme"."""
-    kind = layer.kind if isinstance(layer, templating.LayerName) else "job"
-    if isinstance(layer, templating.LayerName) and layer.kind == "execution":
-        text = f"execution {layer.key}"
-    elif isinstance(layer, templating.LayerName) and layer.kind == "dimension":
-        text = f"{layer.key} = {layer.value}"
-    else:
-        text = str(layer)
+    if isinstance(layer, templating.LayerName):
+        kind, text = layer.kind, layer.label
+    else:  # a name from elsewhere than a rendering: shown as it is
+        kind, text = "job", str(layer)
     return format_html('<span class="layer layer-{}" title="set by {}">{}</span>', kind, layer, text)
 
 
