@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Set up and serve striv on its embedded default: SQLite and a file archive under ./var/, the getting-started
-# state loaded, an admin user with a fresh password printed below.
+# Set up and serve striv on its embedded default: SQLite and a file archive under ./var/. The example state is loaded
+# into an empty database only (or STRIV_STATE=file), and the admin login is created once; a restart keeps both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
 mkdir -p var
+# Install output goes to a log; it is shown only when the set-up fails.
+if ! bash scripts/setup.sh > var/setup.log 2>&1; then
+  tail -n 40 var/setup.log >&2
+  echo "set-up failed; the whole output is in var/setup.log" >&2
+  exit 1
+fi
 export STRIV_DEBUG="${STRIV_DEBUG:-1}"
 # Go's collector inside the jsonnet evaluator runs less often: faster bulk rendering (read at process start only).
 export GOGC="${GOGC:-400}"
+umask 077  # keys, the secret key and the SQLite file are readable by their owner only
 if [ -z "${STRIV_SECRET_KEY:-}" ]; then
   [ -s var/secret_key ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/secret_key
   export STRIV_SECRET_KEY="$(cat var/secret_key)"
@@ -16,7 +22,7 @@ if [ -z "${STRIV_ENCRYPTION_KEY:-}${STRIV_ENCRYPTION_KEY_FILE:-}" ]; then
   [ -s var/encryption-key.pem ] || .venv/bin/python manage.py generate-key > var/encryption-key.pem
   export STRIV_ENCRYPTION_KEY_FILE="$PWD/var/encryption-key.pem"
 fi
-.venv/bin/python manage.py migrate --no-input
-.venv/bin/python manage.py load-state "${STRIV_STATE:-state_examples/getting-started/hello-world.jsonnet}"
-.venv/bin/python manage.py create-login admin
-exec .venv/bin/python manage.py runserver "${STRIV_LISTEN:-127.0.0.1:8000}"
+listen="${STRIV_LISTEN:-127.0.0.1:8000}"
+.venv/bin/python manage.py migrate --no-input -v 0
+.venv/bin/python manage.py quickstart --url "http://$listen/"
+exec .venv/bin/python manage.py runserver "$listen" --skip-checks
