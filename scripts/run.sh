@@ -25,4 +25,6 @@ fi
 listen="${STRIV_LISTEN:-127.0.0.1:8000}"
 .venv/bin/python manage.py migrate --no-input -v 0
 .venv/bin/python manage.py quickstart --url "http://$listen/"
-exec .venv/bin/python manage.py runserver "$listen" --skip-checks
+# The block above is what a newcomer needs; Django's banner follows it without its production warning.
+export DJANGO_RUNSERVER_HIDE_WARNING=true
+exec .venv/bin/python manage.py runserver "$listen" --skip-checks --noreload
