@@ -22,6 +22,7 @@ class DriverEntry(PluginEntry):
 
 DRIVERS: dict[str, DriverEntry] = {
     "nomad": DriverEntry("HashiCorp Nomad", "striv.drivers.nomad.NomadDriver"),
+    "mesos": DriverEntry("Apache Mesos (Rhythm)", "striv.drivers.mesos.MesosDriver"),
 }
 
 

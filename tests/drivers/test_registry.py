@@ -21,14 +21,14 @@ def test_each_entry_holds_the_label_and_dotted_path_of_its_driver():
         cls = driver_class(key)
         assert f"{cls.__module__.rsplit('.', 1)[0]}.{cls.__name__}" == entry.path
         assert (cls.name, cls.label) == (key, entry.label)
-    assert driver_choices() == [("nomad", "HashiCorp Nomad")]
+    assert driver_choices() == [("nomad", "HashiCorp Nomad"), ("mesos", "Apache Mesos (Rhythm)")]
 
 
 def test_registry_imports_a_driver_only_when_it_is_first_used():
     code = (
         "import sys, striv.drivers as d\n"
         "assert 'striv.drivers.nomad' not in sys.modules, 'imported with the registry'\n"
-        "assert d.driver_choices() == [('nomad', 'HashiCorp Nomad')]\n"
+        "assert d.driver_choices()[0] == ('nomad', 'HashiCorp Nomad')\n"
         "assert 'striv.drivers.nomad' not in sys.modules, 'imported for its label'\n"
         "assert d.driver_class('nomad').__name__ == 'NomadDriver'\n"
         "assert 'striv.drivers.nomad' in sys.modules\n"
@@ -39,7 +39,7 @@ def test_registry_imports_a_driver_only_when_it_is_first_used():
 def test_unknown_driver_key_is_a_clear_error():
     with pytest.raises(UnknownDriverError) as info:
         driver_class("kubernetes")
-    assert str(info.value) == "unknown driver 'kubernetes' (known: nomad)"
+    assert str(info.value) == "unknown driver 'kubernetes' (known: mesos, nomad)"
     assert isinstance(info.value, KeyError) and info.value.key == "kubernetes"
     with pytest.raises(UnknownDriverError):
         get_driver("kubernetes", {})
@@ -49,7 +49,7 @@ def test_execution_clean_rejects_a_driver_that_is_not_registered():
     execution = ExecutionFactory.build(key="k8s", driver="kubernetes")
     with pytest.raises(ValidationError) as info:
         execution.full_clean(validate_unique=False, validate_constraints=False)
-    assert info.value.message_dict["driver"] == ["Unknown driver 'kubernetes'; known: nomad"]
+    assert info.value.message_dict["driver"] == ["Unknown driver 'kubernetes'; known: mesos, nomad"]
     ExecutionFactory.build(key="fine").clean()
 
 
@@ -72,6 +72,7 @@ def test_admin_lists_and_filters_executions_by_driver_label(admin_client):
     assert "HashiCorp Nomad" in listing and "?driver__exact=nomad" in listing
     assert "greeter" in admin_client.get("/admin/executions/execution/?driver__exact=nomad").content.decode()
     assert "greeter" not in admin_client.get("/admin/executions/execution/?driver__exact=mesos").content.decode()
+    assert "Apache Mesos (Rhythm)" in listing
     detail = admin_client.get(f"/admin/executions/execution/{execution.pk}/change/").content.decode()
     assert "HashiCorp Nomad" in detail
 
