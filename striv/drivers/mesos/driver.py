@@ -23,6 +23,9 @@ from striv.drivers.mesos.client import Http, Rhythm
 from striv.drivers.mesos.config import DEFAULT_PREFIX, MesosConfig, SecretValue
 from striv.drivers.mesos.files import MesosFiles
 
+#: How far before the newest End seen runs_new looks again: Rhythm stamps End when it handles an update, so two
+#: updates handled together may be saved out of order, and several records can share one millisecond.
+LOOKBACK_MS = 10 * 60 * 1000
 #: Job states in which a run is queued or in progress: run-now is refused then (Rhythm would start a second task).
 BUSY_STATES = ("Staging", "Starting", "Running")
 
@@ -235,13 +238,14 @@ class MesosDriver(Driver):
         return result or []
 
     def runs_new(self, *, after: int, prefixes: Sequence[str]) -> Iterator[RunInfo]:
-        """Finished runs whose End (ms) is past ``after``, newest first; Rhythm keeps them about 24 hours."""
+        """Finished runs whose End (ms, the creation marker) is past ``after`` less LOOKBACK_MS, newest first; Rhythm
+        keeps them about 24 hours. Runs seen again are updated in place, so the overlap costs nothing but reading."""
         infos: list[RunInfo] = []
         for job, ref in self._jobs(prefixes):
             fqid = self._fqid(str(job["ID"]))
             for record in self._records(job):
                 info = translate.record_run(fqid, record, ref, int(job.get("MaxRetries") or 0))
-                if info.create_index > after:
+                if info.create_index > after - LOOKBACK_MS:
                     infos.append(info)
         infos.sort(key=lambda info: info.create_index, reverse=True)
         yield from infos
