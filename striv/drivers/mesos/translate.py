@@ -251,11 +251,14 @@ def active_run(job: Mapping[str, Any], job_ref: str) -> RunInfo | None:
     start = go_time(job.get("LastStart")) or datetime.now(tz=UTC)
     state = "running" if status == RunStatus.RUNNING else "pending"
     task = TaskInfo(name=TASK_NAME, state=state, started=start if status == RunStatus.RUNNING else None)
+    retries = int(job.get("Retries") or 0)  # changed only at launch: above 0 when this launch is a retry
+    reason = f"retry {retries} of {job.get('MaxRetries')} after a failed run" if retries else ""
     return RunInfo(
         external_id=task_id,
         job_ref=job_ref,
         status=status,
         created=start,
         started=task.started,
+        reason=reason,
         tasks=(task,),
     )

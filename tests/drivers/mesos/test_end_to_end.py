@@ -159,3 +159,38 @@ def test_rhythm_down_leaves_the_push_pending_until_a_sync(rhythm, execution, clo
     job_sync.jobs_sync(jobs=job_sync.jobs_to_sync())
     saved.job.refresh_from_db()
     assert saved.job.sync_status == Job.SyncStatus.IN_SYNC and fqid(saved.job) in rhythm.jobs
+
+
+def test_credentials_may_be_secret_values_decrypted_only_when_used(rhythm, mesos_config, encryption_key, clock):
+    from striv.core import keys
+
+    rhythm.auth = "gitlab"
+    rhythm.gitlab_tokens = {"s3cret-token": {"data/etl": 30}}
+    config = {**mesos_config, "auth": "gitlab", "token": keys.encrypt("s3cret-token")}
+    execution = ExecutionFactory(key="sec", driver="mesos", payload_template=TEMPLATE, driver_config=config)
+    assert "s3cret-token" not in str(execution.driver_config)
+    job = services.job_create(name="secret", execution=execution, params={}).job
+    assert job.sync_status == Job.SyncStatus.IN_SYNC and fqid(job) in rhythm.jobs
+    assert execution.get_driver().health().ok
+
+
+def test_the_job_form_previews_a_mesos_job_with_its_launches_and_refusals(execution, clock):
+    client = Client()
+    client.force_login(make_user("otto", roles.OPERATOR))
+
+    def preview(rows):
+        data = {
+            "name": "nightly",
+            "execution": execution.key,
+            "param_row": [f"r{i}" for i in range(len(rows))],
+            "param_key": [row[0] for row in rows],
+            "param_type": ["text"] * len(rows),
+            "param_value": [row[1] for row in rows],
+            "param_enc": [""] * len(rows),
+        }
+        return client.post("/jobs/preview/", data, HTTP_HX_REQUEST="true")
+
+    good = preview([("greeting", "yo")])
+    assert len(good.context["launches"]) == 5 and "&quot;cmd&quot;: &quot;echo yo&quot;" in good.content.decode()
+    bad = preview([("cron", "0 3 * * 7")]).content.decode()
+    assert "schedule.cron: End of range (7) above maximum (6) in the day of week field" in bad

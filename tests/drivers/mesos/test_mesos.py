@@ -223,6 +223,17 @@ def test_runs_come_from_tasks_and_the_job_runtime(driver, rhythm):
     assert driver.runs_index() == 0
 
 
+def test_a_retry_is_a_run_of_its_own_that_says_so(driver, rhythm):
+    driver.push(job_id=JOB, name="x", spec=spec(maxretries=2), meta=META)
+    first = rhythm.launch(FQID)
+    rhythm.finish(first, "TASK_FAILED", message="Command exited with status 1")
+    retry = rhythm.launch(FQID)
+    (active,) = driver.runs_active(prefixes=["striv-"])
+    assert (active.external_id, active.reason) == (retry, "retry 1 of 2 after a failed run")
+    (failed,) = driver.runs_new(after=0, prefixes=["striv-"])
+    assert failed.external_id == first and "Rhythm retries up to 2 times" in failed.reason
+
+
 def test_a_task_the_master_ended_is_lost(driver, rhythm):
     driver.push(job_id=JOB, name="x", spec=spec(), meta=META)
     task_id = rhythm.launch(FQID)
