@@ -189,6 +189,41 @@ def test_server_time_and_last_start_are_in_the_servers_zone():
         emulator.stop()
 
 
+def test_offers_launch_new_queued_and_due_jobs_by_cron_in_the_servers_zone():
+    emulator = RhythmEmulator(tz="Europe/Warsaw").start()
+    try:
+        with time_machine.travel("2025-06-02 09:30Z", tick=False) as moment:
+            requests.post(f"{emulator.address}/api/v1/jobs", json=body(schedule={"cron": "0 12 * * *"}))
+            (first,) = emulator.launch_due()  # a new job runs at once
+            assert emulator.launch_due() == []  # Staging: not launched again
+            emulator.finish(first)
+            assert emulator.launch_due() == []
+            moment.move_to("2025-06-02 09:59:59Z")  # 11:59:59 in Warsaw
+            assert emulator.launch_due() == []
+            moment.move_to("2025-06-02 10:00Z")  # 12:00 in Warsaw
+            (second,) = emulator.launch_due()
+            emulator.finish(second, "TASK_FAILED", message="Command exited with status 1")
+            requests.post(f"{emulator.address}/api/v1/jobs/g/p/echo/run")
+            assert len(emulator.launch_due()) == 1  # queued: launched whatever the cron says
+    finally:
+        emulator.stop()
+
+
+def test_a_failed_job_with_retries_left_is_due_at_once():
+    emulator = RhythmEmulator().start()
+    try:
+        with time_machine.travel("2025-06-02 09:31Z", tick=False):
+            requests.post(f"{emulator.address}/api/v1/jobs", json=body(maxretries=1))
+            (first,) = emulator.launch_due()
+            emulator.finish(first, "TASK_FAILED", message="Command exited with status 1")
+            (retry,) = emulator.launch_due()
+            assert emulator.job("g", "p", "echo")["Retries"] == 1
+            emulator.finish(retry, "TASK_FAILED", message="Command exited with status 1")
+            assert emulator.launch_due() == []  # retries used up: waits for the next cron time
+    finally:
+        emulator.stop()
+
+
 # --- auth ----------------------------------------------------------------------------------------------------------
 
 
@@ -233,6 +268,12 @@ def test_master_lists_agents_and_tasks_filtered(emu):
     assert tasks[0]["slave_id"] == agent_id and tasks[0]["executor_id"] == ""
     frameworks = requests.get(f"{emu.master_address}/master/frameworks").json()["frameworks"]
     assert frameworks[0]["name"] == "rhythm"
+
+
+def test_a_standby_master_redirects_protocol_relative_to_the_leader(emu):
+    redirect = requests.get(f"{emu.standby_master.server.address}/master/slaves?slave_id=x", allow_redirects=False)
+    assert redirect.status_code == 307
+    assert redirect.headers["Location"] == f"//127.0.0.1:{emu.master.server.port}/master/slaves?slave_id=x"
 
 
 def test_files_read_offsets_cap_raw_bytes_and_errors(emu):

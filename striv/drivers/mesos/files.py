@@ -33,6 +33,7 @@ class MesosFiles:
                 location = response.headers["Location"]
                 scheme = urlsplit(self.master.base).scheme
                 url = f"{scheme}:{location}" if location.startswith("//") else location
+                params = {}  # the Location carries the query
                 continue
             if response.status_code != 200:
                 retryable = response.status_code >= 500

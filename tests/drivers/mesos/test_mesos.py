@@ -292,6 +292,14 @@ def test_gcd_sandbox_means_expired_and_a_down_agent_means_try_later(driver, rhyt
     assert none.value.status == 404
 
 
+def test_logs_through_a_standby_master_follow_its_redirect(mesos_config, rhythm):
+    driver = get_driver("mesos", {**mesos_config, "mesos_master_url": rhythm.standby_master.server.address})
+    driver.push(job_id=JOB, name="x", spec=spec(), meta=META)
+    task_id = rhythm.launch(FQID)
+    rhythm.output(task_id, stdout=b"via the leader\n")
+    assert driver.fetch_logs(run_ref=task_id, task="main", stream="stdout").data == b"via the leader\n"
+
+
 def test_mesos_basic_auth_is_sent_to_master_and_agents(mesos_config, rhythm):
     rhythm.mesos_credentials = ("ops", "pw")
     config = {**mesos_config, "mesos_username": "ops", "mesos_password": "pw"}

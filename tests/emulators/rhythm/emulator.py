@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from croniter import croniter
+
 from tests.emulators.rhythm.api import RhythmApi
 from tests.emulators.rhythm.mesos import Agent, Master, Sandbox, basic_user
 from tests.emulators.rhythm.server import HttpServer, Reply, Request
@@ -35,8 +37,9 @@ class RhythmEmulator:
     ``auth`` is ``none``, ``gitlab`` (``gitlab_tokens``: token -> {"group/project": access level}) or ``ldap``
     (``ldap_users``: user -> {"password", "acl": {"group/project" | "group" | "*": "readonly" | "readwrite"}}).
     ``mesos_credentials`` (user, password) makes the master and agents ask for HTTP Basic. ``tz`` is the server's
-    local zone (cron, LastStart, task times). Nothing happens on its own: tests call ``launch``, ``update``,
-    ``finish``, ``launch_error``, ``output``, ``gc``, ``expire`` and ``agent_down``.
+    local zone (cron, LastStart, task times). Nothing happens on its own: tests call ``launch_due`` (an offer round:
+    queued and due jobs, by cron in ``tz``) or ``launch``, then ``update``, ``finish``, ``launch_error``, ``output``,
+    ``gc``, ``expire`` and ``agent_down``.
     """
 
     def __init__(self, *, auth: str = "none", tz: str = "UTC", agents: int = 1) -> None:
@@ -57,6 +60,7 @@ class RhythmEmulator:
         self.requests_log: list[tuple[str, str]] = []
         self.rhythm = HttpServer(RhythmApi(self).answer)
         self.master = Master(self)
+        self.standby_master = Master(self, leader=self.master)
         self.agents = {f"{AGENT_PREFIX}{n}": Agent(self, f"{AGENT_PREFIX}{n}") for n in range(agents)}
 
     # --- servers ---------------------------------------------------------------------------------------------------
@@ -64,6 +68,7 @@ class RhythmEmulator:
     def start(self) -> RhythmEmulator:
         self.rhythm.start()
         self.master.server.start()
+        self.standby_master.server.start()
         for agent in self.agents.values():
             agent.server.start()
         return self
@@ -71,6 +76,7 @@ class RhythmEmulator:
     def stop(self) -> None:
         self.rhythm.stop()
         self.master.server.stop()
+        self.standby_master.server.stop()
         for agent in self.agents.values():
             agent.server.stop()
 
@@ -127,6 +133,31 @@ class RhythmEmulator:
                 "slave_id": agent_id, "state": "TASK_STAGING", "statuses": [], "terminal": False,
             }  # fmt: skip
         return task_id
+
+    def next_run(self, job: dict[str, Any]) -> datetime | None:
+        """When the job is next due (Rhythm's NextRun), in the server's zone; None for a zero result.
+
+        A job that may retry is due at its last start; otherwise at the first cron time after the last start, in
+        the server's local zone (a job never launched is due at once: its last start is the zero time).
+        """
+        last = job["LastStart"]
+        if job["State"] == "Failed" and job["Retries"] < job["MaxRetries"]:
+            return last or datetime.min.replace(tzinfo=self.tz)
+        if last is None:
+            return datetime.min.replace(tzinfo=self.tz)
+        moment: datetime = croniter(job["Schedule"]["Cron"], last.astimezone(self.tz)).get_next(datetime)
+        return moment
+
+    def launch_due(self) -> list[str]:
+        """One offer round of the leader: launch every job that is queued, or Idle or Failed and due. Returns the
+        new task IDs."""
+        launched = []
+        with self.lock:
+            for fqid, job in list(self.jobs.items()):
+                due = job["State"] in ("Idle", "Failed") and (self.next_run(job) or self.now()) <= self.now()
+                if fqid in self.queued or due:
+                    launched.append(self.launch(fqid))
+        return launched
 
     def _launched(self, job: dict[str, Any], fqid: str) -> None:
         retry = fqid not in self.queued and job["State"] == "Failed" and job["Retries"] < job["MaxRetries"]

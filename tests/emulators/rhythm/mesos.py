@@ -120,11 +120,18 @@ def _raw_escape(data: bytes) -> bytes:
 
 
 class Master:
-    def __init__(self, emulator: RhythmEmulator) -> None:
+    """The leading master, or with ``leader`` a standby one that redirects every request to it."""
+
+    def __init__(self, emulator: RhythmEmulator, leader: Master | None = None) -> None:
         self.emu = emulator
+        self.leader = leader
         self.server = HttpServer(self.answer)
 
     def answer(self, req: Request) -> Reply:
+        if self.leader is not None:
+            query = "&".join(f"{key}={value}" for key, values in req.query.items() for value in values)
+            location = f"//127.0.0.1:{self.leader.server.port}{req.path}" + (f"?{query}" if query else "")
+            return Reply(307, b"", None, {"Location": location})
         denied = self.emu.mesos_auth_failure(req, "mesos-master-readonly")
         if denied is not None:
             return denied
