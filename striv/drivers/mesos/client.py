@@ -81,11 +81,13 @@ class Rhythm(Http):
         raise self.refusal(response, action)
 
     def refusal(self, response: requests.Response, action: str) -> DriverError:
+        """A failed answer as a DriverError: 5xx may pass later, except the authorizer's 500s for missing or bad
+        LDAP credentials (an LDAP server that cannot be reached, ``Network Error``, may come back)."""
         status = response.status_code
         text = rhythm_errors(response)
         if status == 403:
             text += " (the token or user may not access this group/project, or GitLab does not know it)"
-        if status == 500 and ("auth" in text.lower() or "LDAP" in text):
+        if status == 500 and ("auth" in text.lower() or "LDAP" in text) and "Network Error" not in text:
             return DriverError(f"Rhythm refused to {action}: {text} (check the credentials)", status=status)
         retryable = status >= 500 or status in (408, 429)
         verb = "failed" if retryable else "refused"

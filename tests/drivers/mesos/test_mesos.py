@@ -183,6 +183,12 @@ def test_ldap_credentials_go_as_basic_auth(mesos_config, rhythm):
     with pytest.raises(DriverError) as info:
         wrong.push(job_id=JOB, name="x", spec=spec(), meta=META)
     assert not info.value.retryable and "Invalid Credentials" in info.value.message
+    rhythm.ldap_users = {}
+    rhythm.auth = "gitlab"
+    rhythm.gitlab_down = True  # the authorizer cannot reach GitLab: a 500 that may pass later
+    with pytest.raises(DriverError) as down:
+        driver.push(job_id=JOB, name="x", spec=spec(), meta=META)
+    assert down.value.retryable and down.value.status == 500
 
 
 # --- runs ----------------------------------------------------------------------------------------------------------
