@@ -217,6 +217,23 @@ class JobDetailSerializer(JobSerializer):
         fields = [*JobSerializer.Meta.fields, "spec"]
 
 
+class BulkJobUpdateSerializer(JobSerializer):
+    """An item of a bulk change (the schema of one; the API checks each with JobDetailSerializer)."""
+
+    id = serializers.UUIDField(help_text="The job to change.")
+    execution = serializers.SlugRelatedField(
+        slug_field="key", queryset=Execution.objects.all(), required=False, help_text="The key of the job's execution."
+    )
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="When sent, the job is refused if it was saved since this version."
+    )
+
+    class Meta(JobSerializer.Meta):
+        fields = ["id", "version", "name", "execution", "dimensions", "params"]
+        read_only_fields: list[str] = []
+        extra_kwargs = {"name": {"required": False}}
+
+
 class JobEvaluateSerializer(StrictSerializer):
     """A job definition to preview: the writable fields of a job; name is optional."""
 
