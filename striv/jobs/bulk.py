@@ -30,7 +30,7 @@ from striv.jobs import services
 from striv.jobs import sync as job_sync
 from striv.jobs.models import Job
 from striv.jobs.rendering import JobRenderError
-from striv.jobs.serializers import FIELD_NAMES, JobDetailSerializer
+from striv.jobs.serializers import BULK_LOOKUPS, FIELD_NAMES, BulkLookups, JobDetailSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ def jobs_bulk_create(data: Any, *, context: dict[str, Any]) -> list[Job]:
     Raises a 400 Problem listing each failing item's errors (index and field); nothing is saved then.
     """
     items = bulk_items(data)
+    context = {**context, BULK_LOOKUPS: BulkLookups.read(items)}
     checked: list[tuple[int, dict[str, Any]]] = []
     errors: list[dict[str, Any]] = []
     for index, item in enumerate(items):
@@ -142,6 +143,7 @@ def jobs_bulk_update(data: Any, *, context: dict[str, Any]) -> list[Job]:
         seen.add(job_id)
         ids[index] = job_id
     jobs = Job.objects.select_related("execution").in_bulk(list(seen))
+    context = {**context, BULK_LOOKUPS: BulkLookups.read(items)}
     checked: list[tuple[int, Job, int | None, dict[str, Any]]] = []
     for index, item in enumerate(items):
         if index not in ids:
