@@ -41,13 +41,14 @@ class BulkLookups:
     @classmethod
     def read(cls, items: list[Any]) -> BulkLookups:
         """Two queries for every item of a bulk body; what an item names but is missing is left to the fields."""
-        keys = {item.get("execution") for item in items if isinstance(item.get("execution"), str)}
+        # Only text a database can compare: the fields refuse the rest (NUL, lone surrogates) with their own error.
+        keys = {item.get("execution") for item in items if _storable(item.get("execution"))}
         pairs = {
             (dim, value)
             for item in items
             if isinstance(item.get("dimensions"), dict)
             for dim, value in item["dimensions"].items()
-            if isinstance(value, str)
+            if _storable(dim) and _storable(value)
         }
         executions = {e.key: e for e in Execution.objects.filter(key__in=keys)} if keys else {}
         values = (
@@ -61,6 +62,10 @@ class BulkLookups:
             else {}
         )
         return cls(executions, values)
+
+
+def _storable(value: Any) -> bool:
+    return isinstance(value, str) and json_text_problem(value) is None
 
 
 class ExecutionField(serializers.SlugRelatedField):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -187,3 +189,13 @@ def test_bulk_endpoints_are_in_the_schema(viewer):
     patch = jobs["patch"]["requestBody"]["content"]["application/json"]["schema"]
     assert patch["type"] == "array" and patch["maxItems"] == BULK_MAX_ITEMS
     assert "$ref" in create or "oneOf" in create
+
+
+def test_bulk_refuses_text_a_database_cannot_compare_per_item(estate, operator):
+    items = [body("nul", execution="gre\x00eter"), body("surrogate", dimensions={"customer": "ac\ud800me"})]
+    # json.dumps escapes the lone surrogate, as a client sending it would have to.
+    problem = assert_problem(operator.post("/api/jobs", json.dumps(items), content_type="application/json"), 400)
+    assert {(error["index"], error["field"]) for error in problem["errors"]} == {
+        (0, "execution"),
+        (1, "dimensions.customer"),
+    }
