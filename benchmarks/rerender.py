@@ -49,10 +49,14 @@ def main() -> None:
     args = parser.parse_args()
     one_core()
     django_setup()
+    from django.db import connection, transaction
+
+    if connection.vendor != "sqlite":
+        from striv.jobs.models import Job
+
+        Job.objects.all().delete()  # a database kept between runs starts without jobs
     load_state()
     jobs_insert(args.jobs)
-
-    from django.db import connection, transaction
 
     from striv.jobs.models import Job
     from striv.state.load import state_load, state_read
