@@ -186,7 +186,7 @@ class JobViewSet(viewsets.ModelViewSet):
         return JobDetailSerializer
 
     def _detail_response(self, job: Job, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
-        job = self.get_queryset().get(pk=job.pk)
+        # The job as the service left it (saved, with its push outcome): reading it back would cost a query.
         data = JobDetailSerializer(job, context=self.get_serializer_context()).data
         return Response(data, status=status_code, headers={"ETag": etag(job.version), **headers})
 
