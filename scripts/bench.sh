@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test,s3,postgres,mysql
-for bench in render push refresh api; do
+for bench in render rerender writes push refresh api; do
   echo "=== benchmarks/$bench.py ==="
   .venv/bin/python "benchmarks/$bench.py"
 done

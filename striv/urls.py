@@ -4,11 +4,13 @@ Each app keeps its own page routes (``<app>/urls.py``, namespaced) and its API v
 are put together here, at the top, so that no app imports another to route it.
 """
 
+from typing import cast
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.routers import SimpleRouter
+from rest_framework.routers import Route, SimpleRouter
 
 from striv.core import views as core_views
 from striv.core.api.views import NotFoundView, PublicKeyView, striv_version
@@ -22,7 +24,20 @@ from striv.state.api import StateView
 admin.site.site_header = "striv administration"
 admin.site.site_title = "striv"
 
-router = SimpleRouter(trailing_slash=False)
+
+_list_route = cast(Route, SimpleRouter.routes[0])
+
+
+class ApiRouter(SimpleRouter):
+    """SimpleRouter whose list URL also takes PATCH (``bulk_partial_update``) where a viewset offers it, as NetBox's."""
+
+    routes = [
+        _list_route._replace(mapping={**_list_route.mapping, "patch": "bulk_partial_update"}),
+        *SimpleRouter.routes[1:],
+    ]
+
+
+router = ApiRouter(trailing_slash=False)
 router.register("jobs", JobViewSet, basename="job")
 router.register("runs", RunViewSet, basename="run")
 router.register("executions", ExecutionViewSet, basename="execution")

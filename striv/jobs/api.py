@@ -6,6 +6,7 @@ Writes go through striv.jobs.services, so the API renders, validates and pushes 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import django_filters
@@ -26,8 +27,10 @@ from striv import templating
 from striv.core import roles
 from striv.core.api.etags import ETAG_HEADER, IF_MATCH_PARAMETER, etag, if_match_version, stale
 from striv.core.api.problems import Problem, django_validation_errors, invalid, render_error_field
+from striv.core.api.schema import StrivAutoSchema
 from striv.drivers.base import DriverError
 from striv.jobs import services
+from striv.jobs.bulk import BULK_MAX_ITEMS, jobs_bulk_create, jobs_bulk_update
 from striv.jobs.filtersets import JobFilterSet
 from striv.jobs.models import Job
 from striv.jobs.plan import job_plan
@@ -35,6 +38,7 @@ from striv.jobs.rendering import JobRenderError, job_render
 from striv.jobs.serializers import (
     FIELD_NAMES,
     NEXT_LAUNCH_COUNT,
+    BulkJobUpdateSerializer,
     EvaluationSerializer,
     JobDetailSerializer,
     JobEvaluateSerializer,
@@ -71,6 +75,13 @@ JOB_EXAMPLE = OpenApiExample(
     },
     request_only=True,
 )
+BULK_DESCRIPTION = (
+    f"A list of up to {BULK_MAX_ITEMS} jobs is checked first, every item; if any fails, the answer is 400 with "
+    "each error naming its item (`index`) and field, and nothing is saved. Otherwise all are saved in one "
+    "transaction and then pushed (several cluster calls at a time, over kept-alive connections); the answer lists "
+    "each job as stored after its push: `sync_status` `in_sync` (pushed), `pending` (the cluster cannot be reached; "
+    "a later sync pushes it) or `failed` (the cluster refused it; `sync_error` says why; the job stays saved)."
+)
 ORDERING_FIELDS = ["name", "created", "modified"]
 ORDERING_PARAMETER = OpenApiParameter(
     "ordering",
@@ -80,6 +91,37 @@ ORDERING_PARAMETER = OpenApiParameter(
     enum=[*ORDERING_FIELDS, *(f"-{name}" for name in ORDERING_FIELDS)],
     description="Sort field; '-' sorts descending. Default: name.",
 )
+
+
+class JobAutoSchema(StrivAutoSchema):
+    """The schema of the jobs API: create takes one job or a list (and answers likewise), bulk bodies are bounded,
+    and only the list is paginated (the bulk answers are plain lists)."""
+
+    def _get_paginator(self):
+        return super()._get_paginator() if getattr(self.view, "action", None) == "list" else None
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        action = getattr(self.view, "action", None)
+        if schema and action == "create":
+            schema = {"oneOf": [schema, bulk_array(schema)]}
+        elif schema and action == "bulk_partial_update":
+            schema = {**schema, "minItems": 1, "maxItems": BULK_MAX_ITEMS}
+        return schema, required
+
+    def _get_response_for_code(self, serializer, status_code, media_types=None, direction="response"):
+        response = super()._get_response_for_code(serializer, status_code, media_types, direction)
+        if getattr(self.view, "action", None) == "create" and str(status_code) == "201":
+            for content in response.get("content", {}).values():
+                content["schema"] = {"oneOf": [content["schema"], {"type": "array", "items": content["schema"]}]}
+            headers = response.get("headers", {})
+            for header in headers.values():
+                header["required"] = False  # a bulk create answers no ETag
+        return response
+
+
+def bulk_array(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": schema, "minItems": 1, "maxItems": BULK_MAX_ITEMS}
 
 
 # --- views -------------------------------------------------------------------------------------------------------
@@ -109,6 +151,7 @@ class JobViewSet(viewsets.ModelViewSet):
     """Jobs: the periodic batch jobs striv keeps and pushes to their clusters."""
 
     serializer_class = JobSerializer
+    schema = JobAutoSchema()
     lookup_field = "id"
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend, filters.OrderingFilter]
     filterset_class = JobFilterSet
@@ -116,6 +159,7 @@ class JobViewSet(viewsets.ModelViewSet):
     ordering = ["name", "id"]
     required_roles = {"evaluate": roles.VIEWER}
     problem_statuses = {
+        "bulk_partial_update": (),
         "update": (409, 412),
         "partial_update": (409, 412),
         "destroy": (409, 412),
@@ -142,7 +186,7 @@ class JobViewSet(viewsets.ModelViewSet):
         return JobDetailSerializer
 
     def _detail_response(self, job: Job, status_code: int = status.HTTP_200_OK, **headers: str) -> Response:
-        job = self.get_queryset().get(pk=job.pk)
+        # The job as the service left it (saved, with its push outcome): reading it back would cost a query.
         data = JobDetailSerializer(job, context=self.get_serializer_context()).data
         return Response(data, status=status_code, headers={"ETag": etag(job.version), **headers})
 
@@ -171,11 +215,11 @@ class JobViewSet(viewsets.ModelViewSet):
         return Response(self.get_serializer(job).data, headers={"ETag": etag(job.version)})
 
     @extend_schema(
-        summary="Create a job",
+        summary="Create a job, or many",
         description=(
             "Renders the job, saves it and pushes it to its cluster. When the cluster cannot be reached the job is "
             "still saved, with sync_status `pending`; a later sync pushes it. When the cluster refuses the job, "
-            "nothing is saved and the answer is 400."
+            "nothing is saved and the answer is 400.\n\n" + BULK_DESCRIPTION
         ),
         request=JobSerializer,
         responses={201: JobDetailSerializer},
@@ -183,6 +227,9 @@ class JobViewSet(viewsets.ModelViewSet):
         parameters=[ETAG_HEADER],
     )
     def create(self, request, *args, **kwargs):
+        if isinstance(request.data, list):
+            jobs = jobs_bulk_create(request.data, context=self.get_serializer_context())
+            return self._list_response(jobs, status.HTTP_201_CREATED)
         # The detail serializer, so that a job read with GET (spec included) can be sent back.
         serializer = JobDetailSerializer(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
@@ -216,6 +263,24 @@ class JobViewSet(viewsets.ModelViewSet):
     )
     def partial_update(self, request, *args, **kwargs):
         return self._update(request, partial=True)
+
+    @extend_schema(
+        operation_id="jobs_bulk_partial_update",
+        summary="Change some fields of many jobs",
+        description=(
+            "Each item names its job by `id` and may send its `version` (the job is then refused if someone saved it "
+            "since); only the fields sent change.\n\n" + BULK_DESCRIPTION
+        ),
+        request=BulkJobUpdateSerializer(many=True),
+        responses={200: JobDetailSerializer(many=True)},
+    )
+    def bulk_partial_update(self, request, *args, **kwargs):
+        jobs = jobs_bulk_update(request.data, context=self.get_serializer_context())
+        return self._list_response(jobs, status.HTTP_200_OK)
+
+    def _list_response(self, jobs: Sequence[Job], status_code: int) -> Response:
+        data = JobDetailSerializer(jobs, many=True, context=self.get_serializer_context()).data
+        return Response(data, status=status_code)
 
     def _update(self, request, *, partial: bool) -> Response:
         job = self.get_object()

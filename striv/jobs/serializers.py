@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,58 @@ NEXT_LAUNCH_COUNT = 3
 FIELD_NAMES = {"values": "dimensions"}
 # Where a list serializer keeps its page's {job id: {dimension: value}} for DimensionsField.
 DIMENSION_MAPS = "dimension_maps"
+# Where a bulk request keeps the executions and dimension values its items name, read once for all of them.
+BULK_LOOKUPS = "bulk_lookups"
+
+
+@dataclass(frozen=True)
+class BulkLookups:
+    """The executions (by key) and dimension values (by (dimension key, value key)) a bulk request names."""
+
+    executions: dict[str, Execution]
+    values: dict[tuple[str, str], DimensionValue]
+
+    @classmethod
+    def read(cls, items: list[Any]) -> BulkLookups:
+        """Two queries for every item of a bulk body; what an item names but is missing is left to the fields."""
+        # Only text a database can compare: the fields refuse the rest (NUL, lone surrogates) with their own error.
+        keys = {item.get("execution") for item in items if _storable(item.get("execution"))}
+        pairs = {
+            (dim, value)
+            for item in items
+            if isinstance(item.get("dimensions"), dict)
+            for dim, value in item["dimensions"].items()
+            if _storable(dim) and _storable(value)
+        }
+        executions = {e.key: e for e in Execution.objects.filter(key__in=keys)} if keys else {}
+        values = (
+            {
+                (v.dimension.key, v.key): v
+                for v in DimensionValue.objects.select_related("dimension").filter(
+                    dimension__key__in={dim for dim, _ in pairs}, key__in={value for _, value in pairs}
+                )
+            }
+            if pairs
+            else {}
+        )
+        return cls(executions, values)
+
+
+def _storable(value: Any) -> bool:
+    return isinstance(value, str) and json_text_problem(value) is None
+
+
+class ExecutionField(serializers.SlugRelatedField):
+    """An execution by key; in a bulk request, taken from the request's lookups instead of a query per item."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(slug_field="key", queryset=Execution.objects.all(), **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        lookups = self.context.get(BULK_LOOKUPS)
+        if lookups is not None and isinstance(data, str) and data in lookups.executions:
+            return lookups.executions[data]
+        return super().to_internal_value(data)
 
 
 # --- next launch times -------------------------------------------------------------------------------------------
@@ -116,6 +169,9 @@ class DimensionsField(serializers.Field):
                 wanted[dim] = value
         if errors:
             raise serializers.ValidationError(errors)
+        lookups = self.context.get(BULK_LOOKUPS)
+        if lookups is not None and all(pair in lookups.values for pair in wanted.items()):
+            return [lookups.values[pair] for pair in wanted.items()]
         found = {
             (v.dimension.key, v.key): v
             for v in DimensionValue.objects.select_related("dimension").filter(
@@ -164,9 +220,7 @@ class JobSerializer(ValidatedModelSerializer):
     On PUT, dimensions and params left out become empty; on PATCH only the fields sent change.
     """
 
-    execution = serializers.SlugRelatedField(
-        slug_field="key", queryset=Execution.objects.all(), help_text="The key of the job's execution."
-    )
+    execution = ExecutionField(help_text="The key of the job's execution.")
     dimensions = DimensionsField()
     params = ParamsField(default=dict)
     latest_run = serializers.SerializerMethodField(help_text="The status and creation time of the newest run.")
@@ -215,6 +269,21 @@ class JobDetailSerializer(JobSerializer):
 
     class Meta(JobSerializer.Meta):
         fields = [*JobSerializer.Meta.fields, "spec"]
+
+
+class BulkJobUpdateSerializer(JobSerializer):
+    """An item of a bulk change (the schema of one; the API checks each with JobDetailSerializer)."""
+
+    id = serializers.UUIDField(help_text="The job to change.")
+    execution = ExecutionField(required=False, help_text="The key of the job's execution.")
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="When sent, the job is refused if it was saved since this version."
+    )
+
+    class Meta(JobSerializer.Meta):
+        fields = ["id", "version", "name", "execution", "dimensions", "params"]
+        read_only_fields: list[str] = []
+        extra_kwargs = {"name": {"required": False}}
 
 
 class JobEvaluateSerializer(StrictSerializer):

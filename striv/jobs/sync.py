@@ -21,7 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from striv import templating
-from striv.core import keys
+from striv.core import bulkwrite, keys
 from striv.dimensions.models import DimensionValue
 from striv.drivers.base import Driver, DriverError
 from striv.jobs.layers import LayerSource, job_layers
@@ -231,10 +231,34 @@ def jobs_sync(
 
 
 def _sync_record_many(items: list[tuple[_Task, Any]], report: SyncReport) -> None:
+    """Store the outcomes of a batch of cluster calls, a few set-based statements per batch (not one per job).
+
+    A push outcome is written only if the job was not saved again meanwhile (its spec hash is what was pushed) and
+    is not being deleted; a job saved again after a successful push keeps its new spec and only learns what the
+    cluster now holds (``pushed_hash``).
+    """
+    removed: list[str] = []
+    remove_failed: list[Job] = []
+    pushes: list[Job] = []
+    pushed: list[Job] = []
+    for task, result in items:
+        kind = _sync_outcome(task, result, report)
+        if kind == "removed":
+            removed.append(str(task.job.pk))
+        elif kind == "remove_failed":
+            remove_failed.append(task.job)
+        else:
+            pushes.append(task.job)
+            if kind == "pushed":
+                pushed.append(task.job)
+    not_deleting = {"sync_status": Job.SyncStatus.DELETING}
     # One transaction per batch of outcomes: a commit per job would dominate on SQLite.
     with transaction.atomic():
-        for task, result in items:
-            _sync_record(task, result, report)
+        if removed:
+            Job.objects.filter(pk__in=removed, sync_status=Job.SyncStatus.DELETING).delete()
+        bulkwrite.rows_update(Job, remove_failed, SYNC_FIELDS)
+        bulkwrite.rows_update(Job, pushes, SYNC_FIELDS, same=["spec_hash"], exclude=not_deleting)
+        bulkwrite.rows_update(Job, pushed, ["pushed_hash"], differ=["spec_hash"], exclude=not_deleting)
 
 
 def _label(job: Job) -> str:
@@ -261,36 +285,29 @@ def _render_for_push(
             yield job, spec, templating.secret_texts(layers)
 
 
-def _sync_record(task: _Task, result: Any, report: SyncReport) -> None:
-    """Store the outcome of one cluster call, without overwriting a save that happened meanwhile."""
+def _sync_outcome(task: _Task, result: Any, report: SyncReport) -> str:
+    """Count the outcome of one cluster call and set the job's sync fields to what should be stored.
+
+    Returns "removed", "remove_failed", "pushed" (the cluster holds the spec) or "push_failed".
+    """
     job = task.job
     if task.kind == "remove":
         if isinstance(result, DriverError):
             report.failed.append((_label(job), result.message))
             _push_failed(job, result)
             job.sync_status = Job.SyncStatus.DELETING
-            Job.objects.filter(pk=job.pk).update(**{f: getattr(job, f) for f in SYNC_FIELDS})
-        else:
-            Job.objects.filter(pk=job.pk, sync_status=Job.SyncStatus.DELETING).delete()
-            report.removed += 1
-        return
+            return "remove_failed"
+        report.removed += 1
+        return "removed"
     if isinstance(result, DriverError):
         report.failed.append((_label(job), result.message))
         _push_failed(job, result)
         if not result.retryable:
             job.sync_status = Job.SyncStatus.FAILED
+        return "push_failed"
+    outcome = _push_succeeded(job, job.spec_hash, result.changed, task.secrets)
+    if outcome.status == PushOutcome.PUSHED:
+        report.pushed += 1
     else:
-        outcome = _push_succeeded(job, job.spec_hash, result.changed, task.secrets)
-        if outcome.status == PushOutcome.PUSHED:
-            report.pushed += 1
-        else:
-            report.unchanged += 1
-    fields = {f: getattr(job, f) for f in SYNC_FIELDS}
-    # Only if the job was not saved again meanwhile (its spec hash is what was pushed) does it become in sync.
-    updated = (
-        Job.objects.filter(pk=job.pk, spec_hash=job.spec_hash)
-        .exclude(sync_status=Job.SyncStatus.DELETING)
-        .update(**fields)
-    )
-    if not updated and not isinstance(result, DriverError):
-        Job.objects.filter(pk=job.pk).exclude(sync_status=Job.SyncStatus.DELETING).update(pushed_hash=job.spec_hash)
+        report.unchanged += 1
+    return "pushed"

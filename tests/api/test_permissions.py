@@ -31,6 +31,7 @@ MATRIX = [
     ("get", "/api/public-key", VIEWER, None),
     ("get", "/api/jobs", VIEWER, None),
     ("post", "/api/jobs", OPERATOR, JOB_BODY),
+    ("patch", "/api/jobs", OPERATOR, [{"name": "renamed"}]),
     ("get", "/api/jobs/{id}", VIEWER, None),
     ("put", "/api/jobs/{id}", OPERATOR, JOB_BODY),
     ("patch", "/api/jobs/{id}", OPERATOR, {"name": "renamed"}),

@@ -219,6 +219,9 @@ class ProblemFieldErrorSerializer(serializers.Serializer):
     param = serializers.CharField(required=False, help_text="For render errors: the dotted param (or spec) path.")
     line = serializers.IntegerField(required=False, help_text="For template errors: the template line (1-based).")
     column = serializers.IntegerField(required=False, help_text="For template errors: the template column.")
+    index = serializers.IntegerField(
+        required=False, help_text="For bulk requests: the position (0-based) of the item at fault in the list."
+    )
 
 
 class ProblemSerializer(serializers.Serializer):
