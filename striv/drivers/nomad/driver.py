@@ -30,7 +30,8 @@ from striv.drivers.nomad.config import DEFAULT_PREFIX, NomadConfig, SecretValue,
 from striv.drivers.nomad.cron import CronError, periodic_next_launches, periodic_validate
 from striv.drivers.nomad.diff import diff_text
 from striv.drivers.nomad.errors import nomad_error
-from striv.drivers.nomad.translate import alloc_page_decode, alloc_run_info
+from striv.drivers.nomad.paging import alloc_pages
+from striv.drivers.nomad.translate import alloc_run_info
 
 logger = logging.getLogger(__name__)
 
@@ -250,17 +251,16 @@ class NomadDriver(Driver):
 
     def runs_new(self, *, after: int, prefixes: Sequence[str], page_size: int = 1000) -> Iterator[RunInfo]:
         # Allocations list oldest first by CreateIndex; reversed, the new ones come first and paging stops at the
-        # first one already seen. (go-bexpr has no numeric comparison, so the index cannot go in the filter.)
+        # first one already seen. (go-bexpr has no numeric comparison, so the index cannot go in the filter.) When
+        # the server's paging starts over (string-compared tokens before 1.10.2), the rest comes by ID prefix, in no
+        # particular order: see paging.py.
         params: dict[str, Any] = {
             "filter": self._prefix_filter(prefixes),
             "per_page": page_size,
-            "reverse": "true",
             "namespace": self._list_namespace(),
         }
 
-        def read(page_params: dict[str, Any]) -> tuple[list[RunInfo], str | None]:
-            """Read one page; returns its new runs and the token of the page to read next (None: stop here)."""
-            response = self._allocations_page(page_params)
+        def translate(page: list[dict[str, Any]]) -> list[RunInfo]:
             # Decoding and translating a page builds ~20,000 containers, none in a reference cycle, that live until
             # the page is done: the cyclic collector would scan them again and again (and the whole heap each time
             # they reach its oldest generation), more than doubling the time this takes.
@@ -268,13 +268,11 @@ class NomadDriver(Driver):
             gc.disable()
             try:
                 infos: list[RunInfo] = []
-                for alloc in alloc_page_decode(response):
-                    if int(alloc.get("CreateIndex", 0)) <= after:
-                        return infos, None
+                for alloc in page:
                     info = alloc_run_info(alloc, self.job_ref(alloc.get("JobID", ""), prefixes))
                     if info is not None:
                         infos.append(info)
-                return infos, response.headers.get("X-Nomad-NextToken") or None
+                return infos
             finally:
                 if collecting:
                     gc.enable()
@@ -282,10 +280,10 @@ class NomadDriver(Driver):
         self.client  # noqa: B018 - the client is created here rather than in the reading thread
         # Pages are read, decoded and translated in the background, a few ahead, while the caller stores runs (it
         # mostly waits on the database then). Each page is asked for exactly when reading page by page would.
-        pages: queue.Queue[tuple[list[RunInfo], str | None] | BaseException] = queue.Queue(maxsize=READ_AHEAD)
+        pages: queue.Queue[list[RunInfo] | None | BaseException] = queue.Queue(maxsize=READ_AHEAD)
         stop = threading.Event()
 
-        def hand_over(item: tuple[list[RunInfo], str | None] | BaseException) -> bool:
+        def hand_over(item: list[RunInfo] | None | BaseException) -> bool:
             while not stop.is_set():
                 try:
                     pages.put(item, timeout=0.1)
@@ -296,11 +294,10 @@ class NomadDriver(Driver):
 
         def read_all() -> None:
             try:
-                while not stop.is_set():
-                    infos, next_token = read(dict(params))
-                    if not hand_over((infos, next_token)) or not next_token:
+                for page in alloc_pages(self._allocations_page, params, reverse=True, floor=after):
+                    if stop.is_set() or not hand_over(translate(page)):
                         return
-                    params["next_token"] = next_token
+                hand_over(None)
             except BaseException as exc:  # raised in the caller's thread, as if read there
                 hand_over(exc)
 
@@ -311,28 +308,24 @@ class NomadDriver(Driver):
                 item = pages.get()
                 if isinstance(item, BaseException):
                     raise item
-                infos, next_token = item
-                yield from infos
-                if not next_token:
+                if item is None:
                     return
+                yield from item
         finally:
             stop.set()  # a caller that stops early leaves at most the page in flight to finish
             reader.join()
 
     def runs_active(self, *, prefixes: Sequence[str]) -> list[RunInfo]:
-        query = self._prefix_filter(prefixes) + ' and ClientStatus in ["pending", "running"]'
+        # go-bexpr has no list literal ("ClientStatus in [...]" is a 400): alternatives are spelled with "or".
+        query = self._prefix_filter(prefixes) + ' and (ClientStatus == "pending" or ClientStatus == "running")'
         params: dict[str, Any] = {"filter": query, "per_page": 1000, "namespace": self._list_namespace()}
         active: list[RunInfo] = []
-        while True:
-            response = self._allocations_page(dict(params))
-            for alloc in alloc_page_decode(response):
+        for page in alloc_pages(self._allocations_page, params):
+            for alloc in page:
                 info = alloc_run_info(alloc, self.job_ref(alloc.get("JobID", ""), prefixes))
                 if info is not None:
                     active.append(info)
-            next_token = response.headers.get("X-Nomad-NextToken")
-            if not next_token:
-                return active
-            params["next_token"] = next_token
+        return active
 
     def run_read(self, *, run_ref: str, prefixes: Sequence[str]) -> RunInfo | None:
         try:

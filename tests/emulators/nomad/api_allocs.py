@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from tests.emulators.nomad.bexpr import resolve_in
@@ -125,9 +125,16 @@ class _AllocEndpoints:
             ordered = state.alloc_order
             keys = None
             token_key = None
+            if next_token and self.emulator.paging == "string":
+                # Nomad 1.6.0-1.10.1: each row's "<CreateIndex>.<ID>" is compared with the token as a string;
+                # rows are skipped until the first one not "before" it, and every row after that one is taken.
+                rows = reversed(ordered) if reverse else iter(ordered)
+                visible = (a for a in _string_seek(rows, next_token, reverse) if a.namespace in allowed)
+                return self.paginate(visible, per_page, predicate, state.alloc_resolver)
             if next_token:
                 index_text, _, alloc_id = next_token.partition(".")
                 token_key = (int(index_text), alloc_id) if index_text.isdigit() else (0, next_token)
+        candidates: Iterable[_Alloc]
         if reverse:
             end = len(ordered)
             if token_key is not None:
@@ -136,7 +143,7 @@ class _AllocEndpoints:
                     if keys is not None
                     else bisect.bisect_right(ordered, token_key, key=lambda a: a.order_key)
                 )
-            candidates: Iterable[_Alloc] = (ordered[i] for i in range(end - 1, -1, -1))
+            candidates = (ordered[i] for i in range(end - 1, -1, -1))
         else:
             start = 0
             if token_key is not None:
@@ -182,3 +189,15 @@ class _AllocEndpoints:
             state.refresh_status((alloc.namespace, alloc.job_id), index, "AllocationUpdateDesiredStatus")
             state.commit()
         return self.json(req, {"EvalID": evaluation.id, "Index": index}, index=index)
+
+
+def _string_seek(rows: Iterable[_Alloc], token: str, reverse: bool) -> Iterator[_Alloc]:
+    """Nomad 1.6.0-1.10.1's seek: skip rows whose token string sorts before `token`, then yield all the rest."""
+    found = False
+    for alloc in rows:
+        if not found:
+            row = f"{alloc.create_index}.{alloc.id}"
+            if (row > token) if reverse else (row < token):
+                continue
+            found = True
+        yield alloc

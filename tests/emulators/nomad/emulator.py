@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import random
 import socket
 import threading
@@ -24,6 +25,11 @@ from tests.emulators.nomad.state import _State
 
 logger = logging.getLogger(__name__)
 
+#: The two ways Nomad releases compare pagination tokens (hashicorp/nomad#25792 changed it in 1.10.2).
+PAGINGS = ("string", "numeric")
+#: The paging of emulators created without one; ``tests/conftest.py`` sets it from ``--nomad-paging``.
+DEFAULT_PAGING = os.environ.get("STRIV_NOMAD_PAGING", "string")
+
 
 class NomadEmulator:
     """A fake Nomad agent (server + one client node) on ``127.0.0.1:<free port>``.
@@ -42,15 +48,26 @@ class NomadEmulator:
         seed: int | None = None,
         event_buffer: int = 100,
         event_heartbeat: float = 30.0,
+        paging: str | None = None,
+        first_index: int = 0,
     ):
         """Create a stopped emulator.
 
         `record=False` skips `requests_log` (benchmarks); `seed` fixes the `fail_rate` dice; `event_buffer` is how
         many events ``/v1/event/stream`` can replay; `event_heartbeat` is the seconds between ``{}`` heartbeats.
+        `paging` is how ``next_token`` is compared with the rows' tokens: ``"string"`` as Nomad 1.6.0-1.10.1 do,
+        ``"numeric"`` as 1.10.2 and later; by default `DEFAULT_PAGING` (the test option ``--nomad-paging``).
+        `first_index` is the raft index the cluster starts from (a cluster that has lived a while).
         """
+        paging = paging or DEFAULT_PAGING
+        if paging not in PAGINGS:
+            raise ValueError(f"paging must be one of {PAGINGS}, not {paging!r}")
+        #: "string" (Nomad 1.6.0-1.10.1) or "numeric" (1.10.2+): how allocation list pages are sought
+        self.paging = paging
         self.acl = acl
         self.event_heartbeat = event_heartbeat
         self._state = _State(region, datacenter, event_buffer)
+        self._state.index = first_index
         self._tokens: dict[str, _Token] = {}
         self._api = _Api(self)
         self.record = record
@@ -134,6 +151,23 @@ class NomadEmulator:
     def address(self) -> str:
         """``http://127.0.0.1:<port>``, to pass as python-nomad's `address`."""
         return f"http://127.0.0.1:{self.port}"
+
+    def rebuild(self) -> None:
+        """Play a cluster rebuilt behind the same address: no jobs, allocations or events, the raft index near 1
+        again; namespaces and ACL tokens are kept (an operator restores them first). Open connections are closed."""
+        old = self._state
+        with old.lock:
+            fresh = _State(old.region, old.datacenter, old.events.maxlen or 100)
+            for name, namespace in old.namespaces.items():
+                if name not in fresh.namespaces:
+                    fresh.add_namespace(name, namespace.get("Description", ""))
+            old.closed = True
+            old.commit()
+        running = self._server is not None
+        self._close_listener()
+        self._state = self._api.state = fresh
+        if running:
+            self.start()
 
     # faults ----------------------------------------------------------------------------------------------------
 
