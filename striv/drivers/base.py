@@ -224,10 +224,15 @@ class PushResult:
 
 @dataclass(frozen=True)
 class RunNowResult:
-    """A run started on demand; ``external_id`` is the orchestrator's id of the launched job/run when known."""
+    """A run started on demand; ``external_id`` is the orchestrator's id of the launched job/run when known.
+
+    A RunNowResult means the orchestrator accepted the launch. ``warning`` says what could not be learnt about it
+    afterwards (a follow-up read that failed), so nobody launches it again believing it failed.
+    """
 
     external_id: str
     eval_id: str = ""
+    warning: str = ""
 
 
 @dataclass(frozen=True)

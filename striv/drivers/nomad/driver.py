@@ -188,14 +188,22 @@ class NomadDriver(Driver):
                 response = self.client.job.dispatch_job(external_id)
                 return RunNowResult(external_id=response.get("DispatchedJobID", ""), eval_id=response.get("EvalID", ""))
             response = self.client.job.periodic_job(external_id)
-            eval_id = response.get("EvalID", "")
-            child = ""
-            if eval_id:
-                # Force answers only the eval; the eval names the child job.
-                child = self.client.evaluation.get_evaluation(eval_id).get("JobID", "")
-            return RunNowResult(external_id=child, eval_id=eval_id)
         except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
             raise nomad_error(exc, f"run job {external_id} now") from None
+        # From here on Nomad has launched the run: a failure to learn more is a warning, never a refusal.
+        eval_id = response.get("EvalID", "")
+        if not eval_id:
+            return RunNowResult(external_id="", warning="Nomad answered no evaluation for the launch")
+        try:
+            # Force answers only the eval; the eval names the child job. Nomad checks the request's namespace
+            # first (python-nomad sends none for evaluations), so a token scoped to ours needs it said.
+            evaluation = self.client.evaluation.request(
+                eval_id, method="get", params={"namespace": self._list_namespace()}
+            ).json()
+        except (nomad_exc.BaseNomadException, requests.RequestException, ValueError) as exc:
+            error = nomad_error(exc, f"read evaluation {eval_id}") if not isinstance(exc, ValueError) else exc
+            return RunNowResult(external_id="", eval_id=eval_id, warning=f"launched, but {error}")
+        return RunNowResult(external_id=evaluation.get("JobID", ""), eval_id=eval_id)
 
     def plan(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> PlanResult:
         payload = self.job_payload(job_id=job_id, name=name, spec=spec, meta=meta)

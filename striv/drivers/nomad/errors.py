@@ -21,6 +21,14 @@ REFUSAL_MARKERS = (
     "Job ID",
     "Periodic can only",
     "priority must be",
+    # dispatch refusals: the job's ParameterizedJob rules, a stopped or non-parameterized job
+    "is not a parameterized job",
+    "is stopped",
+    "Payload is not",
+    "Payload exceeds",
+    "meta keys",
+    "metadata keys",
+    "parameterized job not found",
 )
 
 

@@ -39,12 +39,18 @@ class _AllocEndpoints:
         return self.json(req, rendered, index=now, query_meta=True)
 
     def eval_read(self, req: _Request, eval_id: str) -> _Response:
-        """GET /v1/evaluation/:id: one evaluation or 404 ``eval not found``."""
+        """GET /v1/evaluation/:id: one evaluation or 404 ``eval not found``.
+
+        Nomad checks ``read-job`` on the request's namespace (``default`` when none is sent) before it looks the
+        evaluation up, then on the evaluation's own: a token scoped to another namespace needs ``?namespace=``.
+        """
+        self.require(req, req.arg("namespace") or "default", "read-job")
         state = self.state
         return self.object_read(req, state.evals, eval_id, "evals", state.render_eval, "eval not found")
 
     def eval_allocations(self, req: _Request, eval_id: str) -> _Response:
-        """GET /v1/evaluation/:id/allocations: stubs of the allocs an evaluation placed."""
+        """GET /v1/evaluation/:id/allocations: stubs of the allocs an evaluation placed (ACL as `eval_read`)."""
+        self.require(req, req.arg("namespace") or "default", "read-job")
         state = self.state
         with state.lock:
             evaluation = state.evals.get(eval_id)

@@ -74,6 +74,7 @@ class NomadEmulator:
         self.requests_log: list[LoggedRequest] = []
         self._fault: str | None = None
         self._fault_delay = 2.0
+        self._fault_path = "/"
         self._fail_rate = 0.0
         self._rng = random.Random(seed)
         self._server: _Server | None = None
@@ -171,17 +172,18 @@ class NomadEmulator:
 
     # faults ----------------------------------------------------------------------------------------------------
 
-    def fault(self, mode: str | None = None, *, delay: float = 2.0, fail_rate: float = 0.0) -> None:
+    def fault(self, mode: str | None = None, *, delay: float = 2.0, fail_rate: float = 0.0, path: str = "/") -> None:
         """Break (or heal) the server.
 
         `mode`: None = healthy (and listening again after "down"); "down" = the listener and every open
         connection are closed, so clients get connection refused/reset; "error500" = every request answers 500
         `FAULT_500_MESSAGE`; "slow" = every request sleeps `delay` seconds first. `fail_rate` (0..1), in any
-        mode, makes that share of writes (POST/PUT/DELETE) answer 500.
+        mode, makes that share of writes (POST/PUT/DELETE) answer 500. `path` limits "error500" and "slow" to the
+        requests whose path starts with it (``/v1/evaluation/``: a server failing only there).
         """
         if mode not in (None, "down", "error500", "slow"):
             raise ValueError(f"unknown fault mode {mode!r}")
-        self._fault, self._fault_delay, self._fail_rate = mode, delay, fail_rate
+        self._fault, self._fault_delay, self._fail_rate, self._fault_path = mode, delay, fail_rate, path
         if mode == "down":
             self.down()
         elif self._server is None and self._port is not None and not self._state.closed:
@@ -198,7 +200,7 @@ class NomadEmulator:
         self.start()
 
     def _answer(self, req: _Request) -> _Response:
-        mode = self._fault
+        mode = self._fault if req.path.startswith(self._fault_path) else None
         if mode == "slow":
             time.sleep(self._fault_delay)
         if mode == "error500":
