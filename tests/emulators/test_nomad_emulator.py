@@ -923,8 +923,9 @@ def test_acl_tokens_and_capabilities():
         child = force_child(as_writer)
         alloc_id = emulator.alloc_ids(child)[0]
         emulator.alloc_finish(alloc_id, stdout=b"secret\n")
-        with pytest.raises(URLNotAuthorizedNomadException):
+        with pytest.raises(BaseNomadException) as denied:  # log streams answer a denial with 500, not 403
             as_reader.client.stream_logs.stream(alloc_id, "run", "stdout", plain=True)
+        assert (denied.value.nomad_resp.status_code, denied.value.nomad_resp.text) == (500, "Permission denied")
         assert as_writer.client.stream_logs.stream(alloc_id, "run", "stdout", plain=True) == "secret\n"
         with pytest.raises(URLNotAuthorizedNomadException):
             as_reader.agent.get_agent()

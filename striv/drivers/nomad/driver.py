@@ -358,23 +358,33 @@ class NomadDriver(Driver):
             response = self.client.client.stream_logs.request(run_ref, method="get", params=params, stream=True)
         except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
             raise nomad_error(exc, f"read the {stream} of task {task} of allocation {run_ref}") from None
-        with response:
-            if offset < 0:
-                keep = -offset if max_bytes is None else min(-offset, max_bytes)
-                tail = bytearray()
-                total = 0
-                for piece in response.iter_content(64 * 1024):
-                    total += len(piece)
-                    tail += piece
-                    if len(tail) > keep:
-                        del tail[: len(tail) - keep]
-                return LogChunk(data=bytes(tail), offset=total - len(tail), next_offset=total, complete=True)
-            data = bytearray()
-            complete = True
+        try:
+            with response:
+                return self._log_read(response, offset, start, max_bytes)
+        except requests.RequestException as exc:
+            # The server relays the log from the client node; a restart or reset cuts the body short.
+            raise DriverError(
+                f"Nomad cut the {stream} of task {task} of allocation {run_ref} short: {exc}", retryable=True
+            ) from None
+
+    @staticmethod
+    def _log_read(response: requests.Response, offset: int, start: int, max_bytes: int | None) -> LogChunk:
+        if offset < 0:
+            keep = -offset if max_bytes is None else min(-offset, max_bytes)
+            tail = bytearray()
+            total = 0
             for piece in response.iter_content(64 * 1024):
-                data += piece
-                if max_bytes is not None and len(data) >= max_bytes:
-                    complete = len(data) == max_bytes
-                    del data[max_bytes:]
-                    break
+                total += len(piece)
+                tail += piece
+                if len(tail) > keep:
+                    del tail[: len(tail) - keep]
+            return LogChunk(data=bytes(tail), offset=total - len(tail), next_offset=total, complete=True)
+        data = bytearray()
+        complete = True
+        for piece in response.iter_content(64 * 1024):
+            data += piece
+            if max_bytes is not None and len(data) >= max_bytes:
+                complete = len(data) == max_bytes
+                del data[max_bytes:]
+                break
         return LogChunk(data=bytes(data), offset=start, next_offset=start + len(data), complete=complete)

@@ -75,6 +75,10 @@ class NomadEmulator:
         self._fault: str | None = None
         self._fault_delay = 2.0
         self._fault_path = "/"
+        #: False: the servers cannot reach the client node, whose logs then answer 404 ``No path to node``
+        self.node_reachable = True
+        #: bytes after which every log response breaks off mid-body (None: log responses end normally)
+        self.logs_cut_after: int | None = None
         self._fail_rate = 0.0
         self._rng = random.Random(seed)
         self._server: _Server | None = None
