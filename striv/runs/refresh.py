@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # Runs upserted per database round trip.
 UPSERT_CHUNK = 2000
+# How runs of disconnected clients were stored before they had a status of their own: they may come back.
+DISCONNECTED_AS_LOST = "the Nomad client running it disconnected"
 VANISHED_REASON = "the allocation vanished from the cluster before it finished (garbage-collected or removed)"
 
 
@@ -220,7 +222,8 @@ def _runs_upsert(infos: list[RunInfo], report: RefreshReport) -> None:
             to_create.append(info)
             continue
         if run.is_finished and run.status != info.status and info.status not in Run.FINISHED:
-            continue  # a finished run never goes back to running
+            if not (run.status == Run.Status.LOST and run.status_reason.startswith(DISCONNECTED_AS_LOST)):
+                continue  # a finished run never goes back to running
         values = {
             "status": info.status,
             "status_reason": info.reason,

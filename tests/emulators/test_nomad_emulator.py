@@ -517,7 +517,9 @@ def test_stopping_a_batch_job_stops_its_allocs(emu, client):
     assert response["EvalID"]
     alloc = client.allocation.get_allocation(alloc_id)
     assert (alloc["DesiredStatus"], alloc["ClientStatus"]) == ("stop", "complete")
-    assert [e["Type"] for e in alloc["TaskStates"]["run"]["Events"]][-2:] == ["Killing", "Killed"]
+    events = alloc["TaskStates"]["run"]["Events"]
+    assert [e["Type"] for e in events][-3:] == ["Killing", "Terminated", "Killed"]
+    assert (events[-2]["ExitCode"], events[-2]["Signal"], events[-2]["Details"]["signal"]) == (143, 15, "15")
 
 
 def test_query_booleans_parse_like_go(emu):

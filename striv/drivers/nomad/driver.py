@@ -325,7 +325,9 @@ class NomadDriver(Driver):
 
     def runs_active(self, *, prefixes: Sequence[str]) -> list[RunInfo]:
         # go-bexpr has no list literal ("ClientStatus in [...]" is a 400): alternatives are spelled with "or".
-        query = self._prefix_filter(prefixes) + ' and (ClientStatus == "pending" or ClientStatus == "running")'
+        query = self._prefix_filter(prefixes) + (
+            ' and (ClientStatus == "pending" or ClientStatus == "running" or ClientStatus == "unknown")'
+        )
         params: dict[str, Any] = {"filter": query, "per_page": 1000, "namespace": self._list_namespace()}
         active: list[RunInfo] = []
         for page in alloc_pages(self._allocations_page, params):

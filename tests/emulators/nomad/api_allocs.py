@@ -10,7 +10,7 @@ from typing import Any
 from tests.emulators.nomad.bexpr import resolve_in
 from tests.emulators.nomad.exchange import _bool_arg, _int_arg, _Request, _Response
 from tests.emulators.nomad.helpers import NomadEmulatorError, _now_ns
-from tests.emulators.nomad.records import _EV_KILLED, _EV_KILLING, _Alloc
+from tests.emulators.nomad.records import _Alloc, task_kill
 
 
 class _AllocEndpoints:
@@ -187,9 +187,7 @@ class _AllocEndpoints:
                 now = _now_ns()
                 for task_state in (alloc.task_states or {}).values():
                     if task_state.state != "dead":
-                        task_state.add("Killing", now, _EV_KILLING)
-                        task_state.add("Killed", now + 1_000_000, _EV_KILLED)
-                        task_state.state, task_state.finished_at = "dead", now + 1_000_000
+                        task_kill(task_state, now)
                 alloc.client_status, alloc.client_description = "complete", "All tasks have completed"
             state.emit_alloc(alloc, "AllocationUpdateDesiredStatus", index)
             state.refresh_status((alloc.namespace, alloc.job_id), index, "AllocationUpdateDesiredStatus")

@@ -441,6 +441,16 @@ class NomadEmulator:
                 alloc, status, task, exit_code, signal=signal, message=exit_message, oom=oom_killed, restarts=restarts
             )
 
+    def alloc_disconnect(self, alloc_id: str) -> None:
+        """Play the alloc's client disconnecting: ``ClientStatus`` ``unknown`` while its tasks keep running."""
+        with self._state.lock:
+            self._state.alloc_disconnect(self._alloc(alloc_id))
+
+    def alloc_reconnect(self, alloc_id: str) -> None:
+        """Play the client reconnecting: the ``unknown`` alloc is ``running`` again."""
+        with self._state.lock:
+            self._state.alloc_reconnect(self._alloc(alloc_id))
+
     def alloc_append_log(self, alloc_id: str, task: str, stream: str, data: bytes) -> None:
         """Append `data` to a task's ``stdout``/``stderr`` (wakes followers of the log)."""
         with self._state.lock:
