@@ -24,16 +24,17 @@ from striv.drivers.base import (
     PushResult,
     RunInfo,
     RunNowResult,
-    SpecError,
 )
 from striv.drivers.nomad.config import DEFAULT_PREFIX, NomadConfig, SecretValue, normalized
-from striv.drivers.nomad.cron import CronError, periodic_next_launches, periodic_validate
+from striv.drivers.nomad.cron import CronError, periodic_next_launches
 from striv.drivers.nomad.diff import diff_text
 from striv.drivers.nomad.errors import nomad_error
 from striv.drivers.nomad.paging import alloc_pages
+from striv.drivers.nomad.spec import canonical_keys, spec_validate
 from striv.drivers.nomad.translate import alloc_run_info
 
 logger = logging.getLogger(__name__)
+
 
 # Allocation pages read ahead of the runs being stored (each ~1,000 runs).
 READ_AHEAD = 3
@@ -107,20 +108,8 @@ class NomadDriver(Driver):
 
     @classmethod
     def validate_spec(cls, spec: Mapping[str, Any]) -> None:
-        """Check what Nomad would refuse and striv can see without asking: the type and the periodic block."""
-        job_type = spec.get("Type", "batch")
-        if job_type not in ("batch", "sysbatch", "service", "system"):
-            raise SpecError(f"Type: invalid job type {job_type!r}", field="Type")
-        periodic = spec.get("Periodic")
-        if periodic is not None:
-            if not isinstance(periodic, Mapping):
-                raise SpecError("Periodic must be an object", field="Periodic")
-            if job_type not in ("batch", "sysbatch"):
-                raise SpecError('Periodic can only be used with "batch" or "sysbatch" jobs', field="Type")
-            try:
-                periodic_validate(periodic)
-            except CronError as exc:
-                raise SpecError(str(exc), field=exc.field) from None
+        """Check what Nomad would refuse, or read otherwise than the template means (see spec.py)."""
+        spec_validate(spec)
 
     @classmethod
     def next_launches(cls, spec: Mapping[str, Any], *, count: int, after: datetime | None = None) -> list[datetime]:
@@ -138,8 +127,8 @@ class NomadDriver(Driver):
         return f"{self.prefix}{job_id}"
 
     def job_payload(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> dict:
-        """The ``Job`` object sent to Nomad for a rendered spec."""
-        job = dict(spec)
+        """The ``Job`` object sent to Nomad for a rendered spec (top-level keys in Nomad's own case)."""
+        job = canonical_keys(spec)
         job["ID"] = self.external_id(job_id)
         job["Name"] = name
         job.setdefault("Type", "batch")
