@@ -25,7 +25,7 @@ from striv.drivers.base import (
     RunInfo,
     RunNowResult,
 )
-from striv.drivers.nomad.config import DEFAULT_PREFIX, NomadConfig, SecretValue, normalized
+from striv.drivers.nomad.config import DEFAULT_PREFIX, NomadConfig, SecretValue, ServerNameAdapter, normalized
 from striv.drivers.nomad.cron import CronError, periodic_next_launches
 from striv.drivers.nomad.diff import diff_text
 from striv.drivers.nomad.errors import nomad_error
@@ -38,6 +38,12 @@ logger = logging.getLogger(__name__)
 
 # Allocation pages read ahead of the runs being stored (each ~1,000 runs).
 READ_AHEAD = 3
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``1.6.1`` as (1, 6, 1); a suffix (``-beta.1``, ``+ent``) is ignored."""
+    numbers = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", version)
+    return tuple(int(part or 0) for part in numbers.groups()) if numbers else (0,)
 
 
 class NomadDriver(Driver):
@@ -92,6 +98,10 @@ class NomadDriver(Driver):
             cert: tuple[str, str] | str | tuple[()] = ()
             if settings.client_cert:
                 cert = (settings.client_cert, settings.client_key) if settings.client_key else settings.client_cert
+            session = requests.Session()
+            if settings.tls_server_name:
+                adapter = ServerNameAdapter(settings.tls_server_name)
+                session.mount("https://", adapter)
             self._client = nomad.Nomad(
                 address=settings.url,
                 token=self._token(),
@@ -100,7 +110,7 @@ class NomadDriver(Driver):
                 timeout=settings.timeout,
                 verify=verify,
                 cert=cert,
-                session=requests.Session(),
+                session=session,
             )
         return self._client
 
@@ -208,13 +218,32 @@ class NomadDriver(Driver):
         )
 
     def health(self) -> Health:
+        """The leader, the servers' version, and whether the token may read jobs in the namespace.
+
+        ``/v1/status/leader`` needs no token, so it proves nothing about it: the job list does.
+        """
         try:
             leader = self.client.status.leader.get_leader()
         except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
             return Health(ok=False, detail=str(nomad_error(exc, "read the leader")))
         if not leader:
             return Health(ok=False, detail="Nomad has no leader")
-        return Health(ok=True, detail=f"leader {leader}")
+        namespace = self._list_namespace()
+        try:
+            self.client.jobs.request(method="get", params={"namespace": namespace, "per_page": 1})
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            error = nomad_error(exc, f"list jobs in namespace {namespace}")
+            return Health(ok=False, detail=f"leader {leader}; {error.message}")
+        parts = [f"leader {leader}", f"jobs readable in namespace {namespace}"]
+        try:
+            version = str(self.client.agent.get_agent()["config"]["Version"]["Version"])
+        except (nomad_exc.BaseNomadException, requests.RequestException, KeyError, TypeError, ValueError):
+            parts.append("version unknown (reading it needs agent:read)")
+        else:
+            parts.insert(1, f"Nomad {version}")
+            if _version_tuple(version) < (1, 6, 2):
+                parts.append("Periodic.Specs needs Nomad 1.6.2 or later: this cluster drops it")
+        return Health(ok=True, detail="; ".join(parts))
 
     # --- runs ----------------------------------------------------------------------------------------------------
 

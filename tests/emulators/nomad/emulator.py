@@ -17,7 +17,13 @@ from typing import Any
 from tests.emulators.nomad.api import _Api
 from tests.emulators.nomad.cron import periodic_next
 from tests.emulators.nomad.exchange import _Request, _Response
-from tests.emulators.nomad.helpers import FAULT_500_MESSAGE, POLICY_CAPABILITIES, NomadEmulatorError, _uuid
+from tests.emulators.nomad.helpers import (
+    FAULT_500_MESSAGE,
+    NOMAD_VERSION,
+    POLICY_CAPABILITIES,
+    NomadEmulatorError,
+    _uuid,
+)
 from tests.emulators.nomad.jobspec import _check_decodable
 from tests.emulators.nomad.records import _Alloc, _Job, _Token
 from tests.emulators.nomad.server import LoggedRequest, _Server
@@ -50,6 +56,7 @@ class NomadEmulator:
         event_heartbeat: float = 30.0,
         paging: str | None = None,
         first_index: int = 0,
+        tls: Any = None,
     ):
         """Create a stopped emulator.
 
@@ -58,12 +65,16 @@ class NomadEmulator:
         `paging` is how ``next_token`` is compared with the rows' tokens: ``"string"`` as Nomad 1.6.0-1.10.1 do,
         ``"numeric"`` as 1.10.2 and later; by default `DEFAULT_PAGING` (the test option ``--nomad-paging``).
         `first_index` is the raft index the cluster starts from (a cluster that has lived a while).
+        `tls` is an ``ssl.SSLContext`` (server side): the agent then serves HTTPS, as with ``tls { http = true }``.
         """
         paging = paging or DEFAULT_PAGING
         if paging not in PAGINGS:
             raise ValueError(f"paging must be one of {PAGINGS}, not {paging!r}")
         #: "string" (Nomad 1.6.0-1.10.1) or "numeric" (1.10.2+): how allocation list pages are sought
         self.paging = paging
+        self.tls = tls
+        #: the version ``/v1/agent/self`` reports
+        self.version = NOMAD_VERSION
         self.acl = acl
         self.event_heartbeat = event_heartbeat
         self._state = _State(region, datacenter, event_buffer)
@@ -98,6 +109,8 @@ class NomadEmulator:
         with self._state.lock:
             self._state.closed = False
         self._server = _Server(("127.0.0.1", self._port or 0), self)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -154,8 +167,8 @@ class NomadEmulator:
 
     @property
     def address(self) -> str:
-        """``http://127.0.0.1:<port>``, to pass as python-nomad's `address`."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:<port>`` (``https://`` with `tls`), to pass as python-nomad's `address`."""
+        return f"{'https' if self.tls is not None else 'http'}://127.0.0.1:{self.port}"
 
     def rebuild(self) -> None:
         """Play a cluster rebuilt behind the same address: no jobs, allocations or events, the raft index near 1
