@@ -11,6 +11,31 @@ from striv.core import crypto
 
 pytest_plugins = ["tests.fixtures"]
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--nomad-paging",
+        choices=["string", "numeric"],
+        default=None,
+        help="how the Nomad emulator compares pagination tokens: as Nomad 1.6.0-1.10.1 (string, the default) or "
+        "1.10.2+ (numeric); the environment variable STRIV_NOMAD_PAGING sets the default",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.emulators.nomad import emulator
+
+    paging = config.getoption("--nomad-paging")
+    if paging:
+        emulator.DEFAULT_PAGING = paging
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from tests.emulators.nomad import emulator
+
+    return f"Nomad emulator paging: {emulator.DEFAULT_PAGING}"
+
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "state_examples"
 

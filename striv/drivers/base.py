@@ -38,13 +38,24 @@ class RunStatus(models.TextChoices):
 
     PENDING = "pending", "Pending"
     RUNNING = "running", "Running"
+    #: the node running it stopped answering; it may still be running and comes back when the node reconnects
+    DISCONNECTED = "disconnected", "Disconnected"
     SUCCESSFUL = "successful", "Successful"
     FAILED = "failed", "Failed"
     LOST = "lost", "Lost"
+    #: killed before it ended by itself (the job was stopped, purged or replaced, or the run stopped by hand)
+    STOPPED = "stopped", "Stopped"
 
 
 #: The statuses a run never leaves (a finished run never goes back to running).
-FINISHED_RUN_STATUSES: tuple[RunStatus, ...] = (RunStatus.SUCCESSFUL, RunStatus.FAILED, RunStatus.LOST)
+FINISHED_RUN_STATUSES: tuple[RunStatus, ...] = (
+    RunStatus.SUCCESSFUL,
+    RunStatus.FAILED,
+    RunStatus.LOST,
+    RunStatus.STOPPED,
+)
+#: The statuses of a run that has not finished yet: the refresher keeps following them.
+UNFINISHED_RUN_STATUSES: tuple[RunStatus, ...] = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.DISCONNECTED)
 #: The statuses a job's latest run has when the job counts as failing.
 FAILING_RUN_STATUSES: tuple[RunStatus, ...] = (RunStatus.FAILED, RunStatus.LOST)
 
@@ -224,10 +235,15 @@ class PushResult:
 
 @dataclass(frozen=True)
 class RunNowResult:
-    """A run started on demand; ``external_id`` is the orchestrator's id of the launched job/run when known."""
+    """A run started on demand; ``external_id`` is the orchestrator's id of the launched job/run when known.
+
+    A RunNowResult means the orchestrator accepted the launch. ``warning`` says what could not be learnt about it
+    afterwards (a follow-up read that failed), so nobody launches it again believing it failed.
+    """
 
     external_id: str
     eval_id: str = ""
+    warning: str = ""
 
 
 @dataclass(frozen=True)

@@ -389,7 +389,9 @@ class JobViewSet(viewsets.ModelViewSet):
             result = services.job_run_now(job=job)
         except DriverError as exc:
             raise driver_problem(exc) from None
-        return Response({"external_id": result.external_id, "eval_id": result.eval_id}, status=202)
+        return Response(
+            {"external_id": result.external_id, "eval_id": result.eval_id, "warning": result.warning}, status=202
+        )
 
     @extend_schema(
         operation_id="jobs_plan",

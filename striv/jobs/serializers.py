@@ -308,6 +308,9 @@ class EvaluationSerializer(serializers.Serializer):
 class RunNowSerializer(serializers.Serializer):
     external_id = serializers.CharField(help_text="The orchestrator's id of the launched run (when known).")
     eval_id = serializers.CharField(help_text="The orchestrator's evaluation id (when it has one).")
+    warning = serializers.CharField(
+        help_text="What could not be learnt after the launch (empty when nothing): the run was launched regardless."
+    )
 
 
 class PlanSerializer(serializers.Serializer):

@@ -239,6 +239,8 @@ def job_run_now(request: HttpRequest, pk: str) -> HttpResponse:
     else:
         ref = f" ({result.external_id})" if result.external_id else ""
         messages.success(request, f"Started a run of {job.name}{ref}. It appears below once the refresher sees it.")
+        if result.warning:
+            messages.warning(request, f"The run was started; {result.warning}")
     return redirect_after_post(request, reverse("jobs:detail", args=[job.pk]))
 
 

@@ -164,6 +164,10 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
             field = next((name for name in ("task", "stream", "max_bytes", "offset") if name in str(exc)), None)
             raise invalid([field_error(field, str(exc))]) from None
         except DriverError as exc:
+            if not exc.retryable:
+                raise Problem(
+                    409, exc.message, slug="cluster-refused", title="The cluster refused the request"
+                ) from None
             raise Problem(
                 503, exc.message, slug="cluster-unavailable", title="The cluster cannot be reached",
                 headers={"Retry-After": "10"},

@@ -64,12 +64,26 @@ def runs_archive(*, limit: int = 500) -> ArchiveReport:
     token, runs = _claim(limit)
     archiver = get_archiver()
     drivers: dict[int, Driver] = {}
+    denied: dict[int, str] = {}  # executions whose token may not read logs: their runs wait, untouched
     for run in runs:
         execution = run.job.execution
+        if execution.pk in denied:
+            _archive_release(run, token)
+            continue
         driver = drivers.setdefault(execution.pk, execution.get_driver())
         try:
             logs = _run_logs_collect(driver, run)
         except DriverError as exc:
+            if exc.status == 403:
+                # A refusal of the token, not of this run: the logs are still there once the policy allows them.
+                # One request per execution and pass; the attempts that end in "expired" are not spent on it.
+                denied[execution.pk] = exc.message
+                logger.warning("archiving logs of execution %s refused: %s", execution.key, exc.message)
+                report.failures.append(f"archive logs of execution {execution.key}: {exc.message}")
+                Run.objects.filter(pk=run.pk, archive_claim=token).update(
+                    archive_error=exc.message, archive_claim="", archive_claimed_until=None
+                )
+                continue
             # A lost run's node is gone with its logs; other failures are retried a bounded number of times.
             gone = exc.status == 404 or not exc.retryable or run.status == Run.Status.LOST
             if gone or run.archive_attempts + 1 >= MAX_ARCHIVE_ATTEMPTS:
@@ -94,6 +108,10 @@ def runs_archive(*, limit: int = 500) -> ArchiveReport:
     return report
 
 
+def _archive_release(run: Run, token: str) -> None:
+    Run.objects.filter(pk=run.pk, archive_claim=token).update(archive_claim="", archive_claimed_until=None)
+
+
 def _archive_failed(run: Run, token: str, message: str, report: ArchiveReport) -> None:
     logger.warning("archiving logs of run %s failed (retried next pass): %s", run.pk, message)
     report.failures.append(f"archive run {run.pk}: {message}")
@@ -114,7 +132,7 @@ def _run_logs_collect(driver: Driver, run: Run) -> RunLogs:
                 tasks[task][stream] = driver.fetch_logs(run_ref=run.external_id, task=task, stream=stream).data
             except DriverError as exc:
                 if exc.status != 404:
-                    raise
+                    raise  # unreachable node, a cut stream, a refusal: nothing is stored from a partial read
                 missing += 1
                 tasks[task][stream] = b""
     if names and missing == len(names) * len(STREAMS):

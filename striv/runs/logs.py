@@ -67,7 +67,8 @@ def run_logs_read(
 
     The archived copy is used when there is one, otherwise the cluster's live log. When neither has it the answer
     says ``expired`` with no data. Raises LogRequestError for an unknown task or stream or a bad max_bytes, and
-    DriverError when the cluster cannot be reached.
+    DriverError when the cluster cannot be reached (or cannot reach the node, or cut the stream short) or refuses
+    the token (``status`` 403, not retryable).
     """
     if stream not in STREAMS:
         raise LogRequestError(f"stream must be one of {', '.join(STREAMS)}, not {stream!r}")
@@ -99,6 +100,8 @@ def run_logs_read(
             run_ref=run.external_id, task=task, stream=stream, offset=offset, max_bytes=max_bytes
         )
     except DriverError as exc:
+        if exc.status == 403:
+            raise  # a refusal of the token (Nomad's log ACL denial): shown as such, never as expired logs
         if exc.status == 404 or not exc.retryable:
             return LogRead(b"", max(offset, 0), max(offset, 0), "expired", running)
         raise

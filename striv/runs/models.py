@@ -2,13 +2,13 @@
 
 from django.db import models
 
-from striv.drivers.base import FINISHED_RUN_STATUSES, RunStatus
+from striv.drivers.base import FINISHED_RUN_STATUSES, UNFINISHED_RUN_STATUSES, RunStatus
 from striv.jobs.models import Job
 
 
 class RunQuerySet(models.QuerySet):
     def unfinished(self) -> "RunQuerySet":
-        return self.filter(status__in=[Run.Status.PENDING, Run.Status.RUNNING])
+        return self.filter(status__in=UNFINISHED_RUN_STATUSES)
 
     def finished(self) -> "RunQuerySet":
         return self.filter(status__in=Run.FINISHED)

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 # Runs upserted per database round trip.
 UPSERT_CHUNK = 2000
+# How runs of disconnected clients were stored before they had a status of their own: they may come back.
+DISCONNECTED_AS_LOST = "the Nomad client running it disconnected"
 VANISHED_REASON = "the allocation vanished from the cluster before it finished (garbage-collected or removed)"
 
 
@@ -120,8 +122,19 @@ def _cluster_refresh(cluster: _Cluster, report: RefreshReport) -> None:
         # Nothing changed on the cluster since the last pass: one cheap request was all it took.
         report.unchanged_clusters += 1
         return
+    if index < cursor.index:
+        # Raft indexes only grow: a smaller one is another cluster behind the same address (rebuilt, restored).
+        # Everything it has is read again; runs are matched by their allocation IDs, so none is stored twice.
+        logger.warning(
+            "the index of %s went back from %d to %d: a new cluster; reading all its runs",
+            cluster.key,
+            cursor.index,
+            index,
+        )
+        cursor.index = cursor.create_index = 0
 
     seen: set[str] = set()
+    touched: set[str] = set()  # the jobs whose runs this pass wrote
     newest = cursor.create_index
     batch: list[RunInfo] = []
     for info in cluster.driver.runs_new(after=cursor.create_index, prefixes=cluster.prefixes):
@@ -129,6 +142,7 @@ def _cluster_refresh(cluster: _Cluster, report: RefreshReport) -> None:
         if info.job_ref in job_ids:
             batch.append(info)
             seen.add(info.external_id)
+            touched.add(info.job_ref)
         if len(batch) >= UPSERT_CHUNK:
             _runs_upsert(batch, report)
             batch = []
@@ -155,7 +169,7 @@ def _cluster_refresh(cluster: _Cluster, report: RefreshReport) -> None:
         else:
             finished_now.append(current)
     _runs_upsert(finished_now, report)
-    _jobs_latest_update({info.job_ref for info in batch + finished_now} | _jobs_of(leftovers))
+    _jobs_latest_update(touched | {info.job_ref for info in batch + finished_now} | _jobs_of(leftovers))
 
     cursor.index = index
     cursor.create_index = newest
@@ -208,7 +222,8 @@ def _runs_upsert(infos: list[RunInfo], report: RefreshReport) -> None:
             to_create.append(info)
             continue
         if run.is_finished and run.status != info.status and info.status not in Run.FINISHED:
-            continue  # a finished run never goes back to running
+            if not (run.status == Run.Status.LOST and run.status_reason.startswith(DISCONNECTED_AS_LOST)):
+                continue  # a finished run never goes back to running
         values = {
             "status": info.status,
             "status_reason": info.reason,

@@ -33,7 +33,15 @@ FOLLOW_BYTES = 256 * 1024
 DOWNLOAD_CHUNK = logs.MAX_MAX_BYTES
 
 DASHBOARD_LIST_SIZE = 8
-OUTCOME_ORDER = [RunStatus.SUCCESSFUL, RunStatus.FAILED, RunStatus.LOST, RunStatus.RUNNING, RunStatus.PENDING]
+OUTCOME_ORDER = [
+    RunStatus.SUCCESSFUL,
+    RunStatus.FAILED,
+    RunStatus.LOST,
+    RunStatus.STOPPED,
+    RunStatus.DISCONNECTED,
+    RunStatus.RUNNING,
+    RunStatus.PENDING,
+]
 CHART_DAYS = 14
 
 

@@ -400,6 +400,26 @@ def test_run_now_launches_a_run_on_the_cluster(live, operator, nomad):
     assert response.json()["external_id"] in nomad.children(f"striv-{job['id']}")
 
 
+def test_run_now_whose_follow_up_read_fails_is_still_launched(live, operator, nomad):
+    job = create(operator).json()
+    nomad.fault("error500", path="/v1/evaluation/")
+    response = operator.post(f"/api/jobs/{job['id']}/run-now")
+    assert response.status_code == 202, response.json()
+    assert len(nomad.children(f"striv-{job['id']}")) == 1
+    assert response.json()["warning"].startswith("launched, but Nomad failed to read evaluation")
+
+
+def test_run_now_refused_by_dispatch_rules_is_409_with_nomads_message(live, operator, nomad):
+    live.execution.payload_template = (
+        "{ Type: 'batch', Datacenters: ['dc1'], ParameterizedJob: { Payload: 'required' },"
+        " TaskGroups: [{ Name: 'main', Tasks: [{ Name: 'run', Driver: 'docker', Config: { image: 'a' } }] }] }"
+    )
+    live.execution.save()
+    job = create(operator).json()
+    problem = assert_problem(operator.post(f"/api/jobs/{job['id']}/run-now"), 409)
+    assert "Payload is not provided but required" in problem["detail"]
+
+
 def test_plan_compares_with_the_live_job(live, operator, nomad):
     job = create(operator).json()
     plan = operator.get(f"/api/jobs/{job['id']}/plan").json()

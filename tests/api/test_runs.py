@@ -189,3 +189,20 @@ def test_logs_with_an_unreachable_cluster_are_503(runs, viewer):
     _, _, made = runs
     response = viewer.get(f"/api/runs/{made[5].pk}/logs")
     assert assert_problem(response, 503)["type"] == "urn:striv:problem:cluster-unavailable"
+
+
+def test_logs_the_token_may_not_read_are_a_409_refusal_not_expired(estate, viewer):
+    from tests.emulators.nomad import NomadEmulator
+
+    secured = NomadEmulator(acl=True).start()
+    try:
+        token = secured.create_token({"default": ["read-job", "submit-job", "dispatch-job"]})
+        estate.execution.driver_config = {"address": secured.address, "token": token}
+        estate.execution.save()
+        job = estate.job(push=True)
+        child = secured.seed_runs(f"striv-{job.pk}", 1, "running", stdout=b"line one\n")[0]
+        run = make_run(job, 0, Run.Status.RUNNING, external_id=secured.alloc_ids(child)[0])
+        problem = assert_problem(viewer.get(f"/api/runs/{run.pk}/logs?task=run"), 409)
+        assert problem["type"] == "urn:striv:problem:cluster-refused" and "Permission denied" in problem["detail"]
+    finally:
+        secured.stop()

@@ -153,7 +153,7 @@ def test_config_errors_name_missing_and_unknown_fields_and_a_config_that_is_no_o
                 (
                     ("colour",),
                     "unknown field; known: address, nomad_url, token, namespace, region, ca_cert, client_cert, "
-                    "client_key, verify, job_prefix, timeout",
+                    "client_key, verify, tls_server_name, job_prefix, timeout",
                 )
             ],
         ),

@@ -517,7 +517,9 @@ def test_stopping_a_batch_job_stops_its_allocs(emu, client):
     assert response["EvalID"]
     alloc = client.allocation.get_allocation(alloc_id)
     assert (alloc["DesiredStatus"], alloc["ClientStatus"]) == ("stop", "complete")
-    assert [e["Type"] for e in alloc["TaskStates"]["run"]["Events"]][-2:] == ["Killing", "Killed"]
+    events = alloc["TaskStates"]["run"]["Events"]
+    assert [e["Type"] for e in events][-3:] == ["Killing", "Terminated", "Killed"]
+    assert (events[-2]["ExitCode"], events[-2]["Signal"], events[-2]["Details"]["signal"]) == (143, 15, "15")
 
 
 def test_query_booleans_parse_like_go(emu):
@@ -552,8 +554,12 @@ def test_allocations_filter_pagination_and_task_states(emu, client):
         "Exit Code: 3",
     )
     assert terminated["Details"] == {"exit_code": "3", "signal": "0", "oom_killed": "false"}
-    listed = client.allocations.get_allocations(filter_='ClientStatus in ["pending", "failed"]')
+    listed = client.allocations.get_allocations(filter_='(ClientStatus == "pending" or ClientStatus == "failed")')
     assert len(listed) == 2
+    # go-bexpr has no list literal: Nomad refuses the filter before it reads a row.
+    refused = requests.get(f"{emu.address}/v1/allocations", params={"filter": 'ClientStatus in ["pending", "failed"]'})
+    assert refused.status_code == 400
+    assert refused.text.startswith("failed to create result paginator: failed to read filter expression: 1:17")
 
     seen, token = [], None
     while True:
@@ -919,8 +925,9 @@ def test_acl_tokens_and_capabilities():
         child = force_child(as_writer)
         alloc_id = emulator.alloc_ids(child)[0]
         emulator.alloc_finish(alloc_id, stdout=b"secret\n")
-        with pytest.raises(URLNotAuthorizedNomadException):
+        with pytest.raises(BaseNomadException) as denied:  # log streams answer a denial with 500, not 403
             as_reader.client.stream_logs.stream(alloc_id, "run", "stdout", plain=True)
+        assert (denied.value.nomad_resp.status_code, denied.value.nomad_resp.text) == (500, "Permission denied")
         assert as_writer.client.stream_logs.stream(alloc_id, "run", "stdout", plain=True) == "secret\n"
         with pytest.raises(URLNotAuthorizedNomadException):
             as_reader.agent.get_agent()
@@ -984,7 +991,8 @@ def test_python_register_raises_like_the_api():
 
 
 def test_bulk_seeded_history_is_fast_to_page_and_block_on():
-    with NomadEmulator(record=False) as emulator:
+    # Followed blindly, tokens string-compared (before 1.10.2) start over past index 9,999: page as 1.10.2+ do.
+    with NomadEmulator(record=False, paging="numeric") as emulator:
         started = time.monotonic()
         for number in range(100):
             emulator.register(periodic_job(f"striv-job-{number}"))
@@ -1040,3 +1048,28 @@ def test_served_traffic_matches_the_openapi_spec():
 
     assert len(checked) > 20
     assert problems == []
+
+
+@pytest.mark.parametrize("paging", ["string", "numeric"])
+def test_allocation_pages_across_a_power_of_ten_follow_the_release(paging):
+    """Nomad 1.6.0-1.10.1 compare tokens as strings, so pages start over once indexes gain a digit; 1.10.2+ do not."""
+    with NomadEmulator(paging=paging, first_index=99_990) as emulator:
+        emulator.register(periodic_job())
+        emulator.seed_runs("nightly", 20, start=1_700_000_000)
+        ordered = [a["ID"] for a in sorted(emulator.allocs.values(), key=lambda a: (a["CreateIndex"], a["ID"]))]
+        pages, token = [], None
+        for _ in range(6):
+            params = {"per_page": 5, "reverse": "true", **({"next_token": token} if token else {})}
+            response = requests.get(f"{emulator.address}/v1/allocations", params=params)
+            pages.append([a["ID"] for a in response.json()])
+            token = response.headers.get("X-Nomad-NextToken")
+            if not token:
+                break
+    newest_first = ordered[::-1]
+    if paging == "numeric":
+        assert pages == [newest_first[i : i + 5] for i in range(0, 20, 5)]
+    else:
+        # once the token is "999xx.<id>", which sorts after every "1000xx" row, the list starts over
+        restart = pages.index(newest_first[0:5], 1)
+        assert pages[:restart] == [newest_first[i : i + 5] for i in range(0, 5 * restart, 5)]
+        assert pages[restart + 1] == newest_first[5:10] and token

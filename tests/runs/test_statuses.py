@@ -19,10 +19,12 @@ def test_the_run_model_uses_the_one_enum():
 
 
 def test_finished_and_failing_statuses_are_statuses():
-    assert set(FINISHED_RUN_STATUSES) == {RunStatus.SUCCESSFUL, RunStatus.FAILED, RunStatus.LOST}
+    assert set(FINISHED_RUN_STATUSES) == {RunStatus.SUCCESSFUL, RunStatus.FAILED, RunStatus.LOST, RunStatus.STOPPED}
     assert set(FAILING_RUN_STATUSES) == {RunStatus.FAILED, RunStatus.LOST}
     assert all(Run(status=status).is_finished for status in FINISHED_RUN_STATUSES)
-    assert not any(Run(status=status).is_finished for status in (RunStatus.PENDING, RunStatus.RUNNING))
+    unfinished = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.DISCONNECTED)
+    assert not any(Run(status=status).is_finished for status in unfinished)
+    assert set(RunStatus) == set(FINISHED_RUN_STATUSES) | set(unfinished)
 
 
 def test_the_runs_api_status_filter_offers_exactly_the_enum():

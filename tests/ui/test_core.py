@@ -136,6 +136,8 @@ def test_dashboard_lists_failing_and_unsynced_jobs_with_links_to_filtered_lists(
         "successful": 1,
         "failed": 1,
         "lost": 1,
+        "stopped": 0,
+        "disconnected": 0,
         "running": 0,
         "pending": 0,
     }

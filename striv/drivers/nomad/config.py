@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
+import requests.adapters
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
@@ -61,6 +62,11 @@ class NomadConfig(DriverConfig):
     verify: Annotated[bool | str, worded("must be true, false or a CA bundle path")] = Field(
         default=True, description="verify TLS certificates (default true)"
     )
+    tls_server_name: Text = Field(
+        default="",
+        description="the name to expect in the server's certificate when it differs from the address's host "
+        "(as Nomad's -tls-server-name, e.g. server.global.nomad)",
+    )
     job_prefix: Text = Field(default=DEFAULT_PREFIX, description="prefix of Nomad job IDs (default striv-)")
     timeout: Annotated[float, Field(gt=0), worded("must be a positive number of seconds")] = Field(
         default=DEFAULT_TIMEOUT, description="seconds to wait for an answer (default 10)"
@@ -89,3 +95,16 @@ def normalized(config: Mapping[str, Any]) -> dict[str, Any]:
     if "nomad_url" in result:
         result["address"] = result.pop("nomad_url")
     return result
+
+
+class ServerNameAdapter(requests.adapters.HTTPAdapter):
+    """Sends ``server_name`` as the TLS SNI and checks the certificate against it instead of the address's host."""
+
+    def __init__(self, server_name: str) -> None:
+        self.server_name = server_name
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["server_hostname"] = self.server_name
+        kwargs["assert_hostname"] = self.server_name
+        super().init_poolmanager(*args, **kwargs)

@@ -241,3 +241,17 @@ def periodic_next_launches(
         if len(launches) == count:
             break
     return launches
+
+
+def periodic_dead_specs(periodic: Mapping[str, Any] | None, *, now: datetime | None = None) -> list[str]:
+    """The fields of the ``Specs`` entries with no launch after ``now``: Nomad takes the zero time for such a spec,
+    and when it comes after a live one the job is never launched again. Raises CronError as periodic_validate."""
+    block = _periodic_read(periodic)
+    if block is None or not block.enabled:
+        return []
+    start = _as_aware(now or datetime.now(UTC)).astimezone(block.zone)
+    return [
+        field
+        for field, spec in block.specs
+        if field.startswith("Periodic.Specs") and next(_launches(_schedule(spec, field), start), None) is None
+    ]

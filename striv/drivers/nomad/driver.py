@@ -24,18 +24,26 @@ from striv.drivers.base import (
     PushResult,
     RunInfo,
     RunNowResult,
-    SpecError,
 )
-from striv.drivers.nomad.config import DEFAULT_PREFIX, NomadConfig, SecretValue, normalized
-from striv.drivers.nomad.cron import CronError, periodic_next_launches, periodic_validate
+from striv.drivers.nomad.config import DEFAULT_PREFIX, NomadConfig, SecretValue, ServerNameAdapter, normalized
+from striv.drivers.nomad.cron import CronError, periodic_next_launches
 from striv.drivers.nomad.diff import diff_text
 from striv.drivers.nomad.errors import nomad_error
-from striv.drivers.nomad.translate import alloc_page_decode, alloc_run_info
+from striv.drivers.nomad.paging import alloc_pages
+from striv.drivers.nomad.spec import canonical_keys, spec_validate
+from striv.drivers.nomad.translate import alloc_run_info
 
 logger = logging.getLogger(__name__)
 
+
 # Allocation pages read ahead of the runs being stored (each ~1,000 runs).
 READ_AHEAD = 3
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``1.6.1`` as (1, 6, 1); a suffix (``-beta.1``, ``+ent``) is ignored."""
+    numbers = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", version)
+    return tuple(int(part or 0) for part in numbers.groups()) if numbers else (0,)
 
 
 class NomadDriver(Driver):
@@ -90,6 +98,10 @@ class NomadDriver(Driver):
             cert: tuple[str, str] | str | tuple[()] = ()
             if settings.client_cert:
                 cert = (settings.client_cert, settings.client_key) if settings.client_key else settings.client_cert
+            session = requests.Session()
+            if settings.tls_server_name:
+                adapter = ServerNameAdapter(settings.tls_server_name)
+                session.mount("https://", adapter)
             self._client = nomad.Nomad(
                 address=settings.url,
                 token=self._token(),
@@ -98,7 +110,7 @@ class NomadDriver(Driver):
                 timeout=settings.timeout,
                 verify=verify,
                 cert=cert,
-                session=requests.Session(),
+                session=session,
             )
         return self._client
 
@@ -106,20 +118,8 @@ class NomadDriver(Driver):
 
     @classmethod
     def validate_spec(cls, spec: Mapping[str, Any]) -> None:
-        """Check what Nomad would refuse and striv can see without asking: the type and the periodic block."""
-        job_type = spec.get("Type", "batch")
-        if job_type not in ("batch", "sysbatch", "service", "system"):
-            raise SpecError(f"Type: invalid job type {job_type!r}", field="Type")
-        periodic = spec.get("Periodic")
-        if periodic is not None:
-            if not isinstance(periodic, Mapping):
-                raise SpecError("Periodic must be an object", field="Periodic")
-            if job_type not in ("batch", "sysbatch"):
-                raise SpecError('Periodic can only be used with "batch" or "sysbatch" jobs', field="Type")
-            try:
-                periodic_validate(periodic)
-            except CronError as exc:
-                raise SpecError(str(exc), field=exc.field) from None
+        """Check what Nomad would refuse, or read otherwise than the template means (see spec.py)."""
+        spec_validate(spec)
 
     @classmethod
     def next_launches(cls, spec: Mapping[str, Any], *, count: int, after: datetime | None = None) -> list[datetime]:
@@ -137,8 +137,8 @@ class NomadDriver(Driver):
         return f"{self.prefix}{job_id}"
 
     def job_payload(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> dict:
-        """The ``Job`` object sent to Nomad for a rendered spec."""
-        job = dict(spec)
+        """The ``Job`` object sent to Nomad for a rendered spec (top-level keys in Nomad's own case)."""
+        job = canonical_keys(spec)
         job["ID"] = self.external_id(job_id)
         job["Name"] = name
         job.setdefault("Type", "batch")
@@ -187,14 +187,22 @@ class NomadDriver(Driver):
                 response = self.client.job.dispatch_job(external_id)
                 return RunNowResult(external_id=response.get("DispatchedJobID", ""), eval_id=response.get("EvalID", ""))
             response = self.client.job.periodic_job(external_id)
-            eval_id = response.get("EvalID", "")
-            child = ""
-            if eval_id:
-                # Force answers only the eval; the eval names the child job.
-                child = self.client.evaluation.get_evaluation(eval_id).get("JobID", "")
-            return RunNowResult(external_id=child, eval_id=eval_id)
         except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
             raise nomad_error(exc, f"run job {external_id} now") from None
+        # From here on Nomad has launched the run: a failure to learn more is a warning, never a refusal.
+        eval_id = response.get("EvalID", "")
+        if not eval_id:
+            return RunNowResult(external_id="", warning="Nomad answered no evaluation for the launch")
+        try:
+            # Force answers only the eval; the eval names the child job. Nomad checks the request's namespace
+            # first (python-nomad sends none for evaluations), so a token scoped to ours needs it said.
+            evaluation = self.client.evaluation.request(
+                eval_id, method="get", params={"namespace": self._list_namespace()}
+            ).json()
+        except (nomad_exc.BaseNomadException, requests.RequestException, ValueError) as exc:
+            error = nomad_error(exc, f"read evaluation {eval_id}") if not isinstance(exc, ValueError) else exc
+            return RunNowResult(external_id="", eval_id=eval_id, warning=f"launched, but {error}")
+        return RunNowResult(external_id=evaluation.get("JobID", ""), eval_id=eval_id)
 
     def plan(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> PlanResult:
         payload = self.job_payload(job_id=job_id, name=name, spec=spec, meta=meta)
@@ -210,13 +218,32 @@ class NomadDriver(Driver):
         )
 
     def health(self) -> Health:
+        """The leader, the servers' version, and whether the token may read jobs in the namespace.
+
+        ``/v1/status/leader`` needs no token, so it proves nothing about it: the job list does.
+        """
         try:
             leader = self.client.status.leader.get_leader()
         except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
             return Health(ok=False, detail=str(nomad_error(exc, "read the leader")))
         if not leader:
             return Health(ok=False, detail="Nomad has no leader")
-        return Health(ok=True, detail=f"leader {leader}")
+        namespace = self._list_namespace()
+        try:
+            self.client.jobs.request(method="get", params={"namespace": namespace, "per_page": 1})
+        except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
+            error = nomad_error(exc, f"list jobs in namespace {namespace}")
+            return Health(ok=False, detail=f"leader {leader}; {error.message}")
+        parts = [f"leader {leader}", f"jobs readable in namespace {namespace}"]
+        try:
+            version = str(self.client.agent.get_agent()["config"]["Version"]["Version"])
+        except (nomad_exc.BaseNomadException, requests.RequestException, KeyError, TypeError, ValueError):
+            parts.append("version unknown (reading it needs agent:read)")
+        else:
+            parts.insert(1, f"Nomad {version}")
+            if _version_tuple(version) < (1, 6, 2):
+                parts.append("Periodic.Specs needs Nomad 1.6.2 or later: this cluster drops it")
+        return Health(ok=True, detail="; ".join(parts))
 
     # --- runs ----------------------------------------------------------------------------------------------------
 
@@ -250,17 +277,16 @@ class NomadDriver(Driver):
 
     def runs_new(self, *, after: int, prefixes: Sequence[str], page_size: int = 1000) -> Iterator[RunInfo]:
         # Allocations list oldest first by CreateIndex; reversed, the new ones come first and paging stops at the
-        # first one already seen. (go-bexpr has no numeric comparison, so the index cannot go in the filter.)
+        # first one already seen. (go-bexpr has no numeric comparison, so the index cannot go in the filter.) When
+        # the server's paging starts over (string-compared tokens before 1.10.2), the rest comes by ID prefix, in no
+        # particular order: see paging.py.
         params: dict[str, Any] = {
             "filter": self._prefix_filter(prefixes),
             "per_page": page_size,
-            "reverse": "true",
             "namespace": self._list_namespace(),
         }
 
-        def read(page_params: dict[str, Any]) -> tuple[list[RunInfo], str | None]:
-            """Read one page; returns its new runs and the token of the page to read next (None: stop here)."""
-            response = self._allocations_page(page_params)
+        def translate(page: list[dict[str, Any]]) -> list[RunInfo]:
             # Decoding and translating a page builds ~20,000 containers, none in a reference cycle, that live until
             # the page is done: the cyclic collector would scan them again and again (and the whole heap each time
             # they reach its oldest generation), more than doubling the time this takes.
@@ -268,13 +294,11 @@ class NomadDriver(Driver):
             gc.disable()
             try:
                 infos: list[RunInfo] = []
-                for alloc in alloc_page_decode(response):
-                    if int(alloc.get("CreateIndex", 0)) <= after:
-                        return infos, None
+                for alloc in page:
                     info = alloc_run_info(alloc, self.job_ref(alloc.get("JobID", ""), prefixes))
                     if info is not None:
                         infos.append(info)
-                return infos, response.headers.get("X-Nomad-NextToken") or None
+                return infos
             finally:
                 if collecting:
                     gc.enable()
@@ -282,10 +306,10 @@ class NomadDriver(Driver):
         self.client  # noqa: B018 - the client is created here rather than in the reading thread
         # Pages are read, decoded and translated in the background, a few ahead, while the caller stores runs (it
         # mostly waits on the database then). Each page is asked for exactly when reading page by page would.
-        pages: queue.Queue[tuple[list[RunInfo], str | None] | BaseException] = queue.Queue(maxsize=READ_AHEAD)
+        pages: queue.Queue[list[RunInfo] | None | BaseException] = queue.Queue(maxsize=READ_AHEAD)
         stop = threading.Event()
 
-        def hand_over(item: tuple[list[RunInfo], str | None] | BaseException) -> bool:
+        def hand_over(item: list[RunInfo] | None | BaseException) -> bool:
             while not stop.is_set():
                 try:
                     pages.put(item, timeout=0.1)
@@ -296,11 +320,10 @@ class NomadDriver(Driver):
 
         def read_all() -> None:
             try:
-                while not stop.is_set():
-                    infos, next_token = read(dict(params))
-                    if not hand_over((infos, next_token)) or not next_token:
+                for page in alloc_pages(self._allocations_page, params, reverse=True, floor=after):
+                    if stop.is_set() or not hand_over(translate(page)):
                         return
-                    params["next_token"] = next_token
+                hand_over(None)
             except BaseException as exc:  # raised in the caller's thread, as if read there
                 hand_over(exc)
 
@@ -311,28 +334,26 @@ class NomadDriver(Driver):
                 item = pages.get()
                 if isinstance(item, BaseException):
                     raise item
-                infos, next_token = item
-                yield from infos
-                if not next_token:
+                if item is None:
                     return
+                yield from item
         finally:
             stop.set()  # a caller that stops early leaves at most the page in flight to finish
             reader.join()
 
     def runs_active(self, *, prefixes: Sequence[str]) -> list[RunInfo]:
-        query = self._prefix_filter(prefixes) + ' and ClientStatus in ["pending", "running"]'
+        # go-bexpr has no list literal ("ClientStatus in [...]" is a 400): alternatives are spelled with "or".
+        query = self._prefix_filter(prefixes) + (
+            ' and (ClientStatus == "pending" or ClientStatus == "running" or ClientStatus == "unknown")'
+        )
         params: dict[str, Any] = {"filter": query, "per_page": 1000, "namespace": self._list_namespace()}
         active: list[RunInfo] = []
-        while True:
-            response = self._allocations_page(dict(params))
-            for alloc in alloc_page_decode(response):
+        for page in alloc_pages(self._allocations_page, params):
+            for alloc in page:
                 info = alloc_run_info(alloc, self.job_ref(alloc.get("JobID", ""), prefixes))
                 if info is not None:
                     active.append(info)
-            next_token = response.headers.get("X-Nomad-NextToken")
-            if not next_token:
-                return active
-            params["next_token"] = next_token
+        return active
 
     def run_read(self, *, run_ref: str, prefixes: Sequence[str]) -> RunInfo | None:
         try:
@@ -357,23 +378,33 @@ class NomadDriver(Driver):
             response = self.client.client.stream_logs.request(run_ref, method="get", params=params, stream=True)
         except (nomad_exc.BaseNomadException, requests.RequestException) as exc:
             raise nomad_error(exc, f"read the {stream} of task {task} of allocation {run_ref}") from None
-        with response:
-            if offset < 0:
-                keep = -offset if max_bytes is None else min(-offset, max_bytes)
-                tail = bytearray()
-                total = 0
-                for piece in response.iter_content(64 * 1024):
-                    total += len(piece)
-                    tail += piece
-                    if len(tail) > keep:
-                        del tail[: len(tail) - keep]
-                return LogChunk(data=bytes(tail), offset=total - len(tail), next_offset=total, complete=True)
-            data = bytearray()
-            complete = True
+        try:
+            with response:
+                return self._log_read(response, offset, start, max_bytes)
+        except requests.RequestException as exc:
+            # The server relays the log from the client node; a restart or reset cuts the body short.
+            raise DriverError(
+                f"Nomad cut the {stream} of task {task} of allocation {run_ref} short: {exc}", retryable=True
+            ) from None
+
+    @staticmethod
+    def _log_read(response: requests.Response, offset: int, start: int, max_bytes: int | None) -> LogChunk:
+        if offset < 0:
+            keep = -offset if max_bytes is None else min(-offset, max_bytes)
+            tail = bytearray()
+            total = 0
             for piece in response.iter_content(64 * 1024):
-                data += piece
-                if max_bytes is not None and len(data) >= max_bytes:
-                    complete = len(data) == max_bytes
-                    del data[max_bytes:]
-                    break
+                total += len(piece)
+                tail += piece
+                if len(tail) > keep:
+                    del tail[: len(tail) - keep]
+            return LogChunk(data=bytes(tail), offset=total - len(tail), next_offset=total, complete=True)
+        data = bytearray()
+        complete = True
+        for piece in response.iter_content(64 * 1024):
+            data += piece
+            if max_bytes is not None and len(data) >= max_bytes:
+                complete = len(data) == max_bytes
+                del data[max_bytes:]
+                break
         return LogChunk(data=bytes(data), offset=start, next_offset=start + len(data), complete=complete)

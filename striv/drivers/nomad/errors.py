@@ -21,6 +21,14 @@ REFUSAL_MARKERS = (
     "Job ID",
     "Periodic can only",
     "priority must be",
+    # dispatch refusals: the job's ParameterizedJob rules, a stopped or non-parameterized job
+    "is not a parameterized job",
+    "is stopped",
+    "Payload is not",
+    "Payload exceeds",
+    "meta keys",
+    "metadata keys",
+    "parameterized job not found",
 )
 
 
@@ -30,6 +38,12 @@ def nomad_error(exc: Exception, action: str) -> DriverError:
     if isinstance(response, requests.Response):
         status = response.status_code
         text = (response.text or "").strip() or response.reason or f"HTTP {status}"
+        if text.endswith("Permission denied") or text.endswith("ACL token not found"):
+            # Log streams answer a denial with 500 (their path sets no code): a refusal all the same.
+            return DriverError(f"Nomad refused to {action}: {text}", retryable=False, status=403)
+        if status == 404 and text == "No path to node":
+            # The server cannot reach the client node right now (restarting, partitioned): not "gone".
+            return DriverError(f"Nomad cannot reach the node to {action}: {text}", retryable=True, status=None)
         if status >= 500:
             retryable = not any(marker in text for marker in REFUSAL_MARKERS)
         else:

@@ -36,6 +36,8 @@ class _AllocFields(TypedDict, total=False):
     JobID: Any
     ClientStatus: Any
     ClientDescription: Any
+    DesiredStatus: Any
+    DesiredDescription: Any
     CreateIndex: Any
     CreateTime: Any
     ModifyTime: Any
@@ -90,6 +92,8 @@ STATUS_MAP: dict[str, RunStatus] = {
     "complete": RunStatus.SUCCESSFUL,
     "failed": RunStatus.FAILED,
     "lost": RunStatus.LOST,
+    # A disconnected client's alloc (disconnect/max_client_disconnect): still running, back when it reconnects.
+    "unknown": RunStatus.DISCONNECTED,
 }
 
 
@@ -130,8 +134,16 @@ def alloc_run_info(alloc: Mapping[str, Any], job_ref: str | None) -> RunInfo | N
     client_status = alloc.get("ClientStatus", "pending")
     status = STATUS_MAP.get(client_status, RunStatus.LOST)
     reason = ""
-    if client_status == "unknown":
-        reason = "the Nomad client running it disconnected (status unknown)"
+    killed = alloc.get("DesiredStatus") == "stop" and any(
+        event.get("Type") == "Killed" for state in (states or {}).values() for event in state.get("Events") or ()
+    )
+    if killed and status in (RunStatus.SUCCESSFUL, RunStatus.FAILED):
+        # Stopped from outside (job stopped, purged or replaced; alloc stopped): it did not end by itself, and its
+        # exit code is the signal's (137, 143).
+        status = RunStatus.STOPPED
+        reason = alloc.get("DesiredDescription") or "the run was stopped before it ended"
+    elif client_status == "unknown":
+        reason = "the Nomad client running it disconnected (status unknown); it may still be running"
     elif client_status == "lost":
         reason = alloc.get("ClientDescription") or "the node running it was lost"
     elif client_status == "failed":
@@ -165,7 +177,7 @@ def alloc_run_info(alloc: Mapping[str, Any], job_ref: str | None) -> RunInfo | N
         created=_nanos(alloc.get("CreateTime")) or datetime.now(tz=UTC),
         started=started,
         finished=finished,
-        exit_code=exit_code if status != RunStatus.RUNNING else None,
+        exit_code=exit_code if status in FINISHED_RUN_STATUSES else None,
         reason=reason,
         tasks=tasks,
         create_index=int(alloc.get("CreateIndex", 0)),

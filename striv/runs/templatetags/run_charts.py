@@ -18,7 +18,15 @@ logger = logging.getLogger(__name__)
 register = template.Library()
 
 # Bottom to top: the outcomes that matter most sit on the baseline where they are easiest to compare.
-STACK_ORDER = [RunStatus.FAILED, RunStatus.LOST, RunStatus.SUCCESSFUL, RunStatus.RUNNING, RunStatus.PENDING]
+STACK_ORDER = [
+    RunStatus.FAILED,
+    RunStatus.LOST,
+    RunStatus.STOPPED,
+    RunStatus.SUCCESSFUL,
+    RunStatus.DISCONNECTED,
+    RunStatus.RUNNING,
+    RunStatus.PENDING,
+]
 BAR_WIDTH = 28
 BAR_GAP = 14
 PLOT_HEIGHT = 160

@@ -132,7 +132,7 @@ def test_allocations_map_to_run_statuses_exit_codes_and_tasks():
     lost = alloc_run_info(alloc("lost", ClientDescription="node down"), "abc")
     assert lost.status == "lost" and lost.reason == "node down"
     unknown = alloc_run_info(alloc("unknown"), "abc")
-    assert unknown.status == "lost" and "disconnected" in unknown.reason
+    assert unknown.status == "disconnected" and "disconnected" in unknown.reason and unknown.finished is None
     assert alloc_run_info(alloc("complete"), None) is None
 
 

@@ -1,9 +1,20 @@
 """An in-process emulator of the Nomad HTTP API, for striv's tests.
 
 `NomadEmulator` runs a small threaded HTTP server on 127.0.0.1 that answers the parts of the Nomad API striv
-uses, the way Nomad 1.11 answers them (see ``shared/nomad/BEHAVIOUR.md``): job register / read / list / plan /
-periodic force / deregister, evaluations, allocations, logs (plain, framed, follow), the event stream, blocking
-queries, ACL tokens, namespaces, and plain-text errors with Nomad's status codes.
+uses, the way Nomad 1.6 to 1.11 answer them (see ``shared/nomad/BEHAVIOUR.md``, its "Versions and corrections"
+first): job register / read / list / plan / periodic force / dispatch / deregister, evaluations, allocations,
+logs (plain, framed, follow), the event stream, blocking queries, ACL tokens, namespaces, and plain-text errors
+with Nomad's status codes. Where releases differ it can be switched: ``paging="string"`` compares pagination
+tokens as strings, as 1.6.0-1.10.1 do, ``paging="numeric"`` as 1.10.2+ (the test option ``--nomad-paging``
+picks the default); ``version`` is what ``/v1/agent/self`` reports.
+
+Copied from Nomad on purpose: go-bexpr's grammar (no list literals; 400 ``failed to create result paginator``),
+evaluation reads checked against the request's namespace first, log streams answering 404 ``No path to node``
+for an unreachable node and 500 ``Permission denied`` for an ACL denial, ``unknown`` allocations of a
+disconnected client and their reconnect, killed tasks' ``Terminated`` event (exit code 143, signal 15),
+dispatch's payload and meta rules. Tests can also cut log streams mid-body (``logs_cut_after``), make the node
+unreachable (``node_reachable``), start the index high (``first_index``), rebuild the cluster behind the same
+address (``rebuild()``, the index near 1 again) and serve HTTPS (``tls``).
 
 There is no scheduler and no clock of its own. Tests drive what a Nomad cluster does by itself through Python
 methods: `launch()` / `launch_next()` derive a periodic child as the leader would, `alloc_run()` /

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.emulators.nomad.exchange import _Request, _Response
-from tests.emulators.nomad.helpers import NOMAD_VERSION, POLICY_CAPABILITIES, NomadEmulatorError
+from tests.emulators.nomad.helpers import POLICY_CAPABILITIES, NomadEmulatorError
 
 
 class _AgentEndpoints:
@@ -34,7 +34,7 @@ class _AgentEndpoints:
             raise NomadEmulatorError(403, "Permission denied")
         state = self.state
         version = {
-            "Version": NOMAD_VERSION,
+            "Version": self.emulator.version,
             "VersionPrerelease": "",
             "VersionMetadata": "",
             "Revision": "emulator",
@@ -56,7 +56,12 @@ class _AgentEndpoints:
                     "Name": f"{state.node_name}.{state.region}",
                     "Addr": "127.0.0.1",
                     "Port": 4648,
-                    "Tags": {"region": state.region, "dc": state.datacenter, "role": "nomad", "build": NOMAD_VERSION},
+                    "Tags": {
+                        "region": state.region,
+                        "dc": state.datacenter,
+                        "role": "nomad",
+                        "build": self.emulator.version,
+                    },
                     "Status": "alive",
                 },
                 "stats": {

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from tests.emulators.nomad.bexpr import resolve_in
 from tests.emulators.nomad.exchange import _bool_arg, _int_arg, _Request, _Response
 from tests.emulators.nomad.helpers import NomadEmulatorError, _now_ns
-from tests.emulators.nomad.records import _EV_KILLED, _EV_KILLING, _Alloc
+from tests.emulators.nomad.records import _Alloc, task_kill
 
 
 class _AllocEndpoints:
@@ -39,12 +39,18 @@ class _AllocEndpoints:
         return self.json(req, rendered, index=now, query_meta=True)
 
     def eval_read(self, req: _Request, eval_id: str) -> _Response:
-        """GET /v1/evaluation/:id: one evaluation or 404 ``eval not found``."""
+        """GET /v1/evaluation/:id: one evaluation or 404 ``eval not found``.
+
+        Nomad checks ``read-job`` on the request's namespace (``default`` when none is sent) before it looks the
+        evaluation up, then on the evaluation's own: a token scoped to another namespace needs ``?namespace=``.
+        """
+        self.require(req, req.arg("namespace") or "default", "read-job")
         state = self.state
         return self.object_read(req, state.evals, eval_id, "evals", state.render_eval, "eval not found")
 
     def eval_allocations(self, req: _Request, eval_id: str) -> _Response:
-        """GET /v1/evaluation/:id/allocations: stubs of the allocs an evaluation placed."""
+        """GET /v1/evaluation/:id/allocations: stubs of the allocs an evaluation placed (ACL as `eval_read`)."""
+        self.require(req, req.arg("namespace") or "default", "read-job")
         state = self.state
         with state.lock:
             evaluation = state.evals.get(eval_id)
@@ -125,9 +131,16 @@ class _AllocEndpoints:
             ordered = state.alloc_order
             keys = None
             token_key = None
+            if next_token and self.emulator.paging == "string":
+                # Nomad 1.6.0-1.10.1: each row's "<CreateIndex>.<ID>" is compared with the token as a string;
+                # rows are skipped until the first one not "before" it, and every row after that one is taken.
+                rows = reversed(ordered) if reverse else iter(ordered)
+                visible = (a for a in _string_seek(rows, next_token, reverse) if a.namespace in allowed)
+                return self.paginate(visible, per_page, predicate, state.alloc_resolver)
             if next_token:
                 index_text, _, alloc_id = next_token.partition(".")
                 token_key = (int(index_text), alloc_id) if index_text.isdigit() else (0, next_token)
+        candidates: Iterable[_Alloc]
         if reverse:
             end = len(ordered)
             if token_key is not None:
@@ -136,7 +149,7 @@ class _AllocEndpoints:
                     if keys is not None
                     else bisect.bisect_right(ordered, token_key, key=lambda a: a.order_key)
                 )
-            candidates: Iterable[_Alloc] = (ordered[i] for i in range(end - 1, -1, -1))
+            candidates = (ordered[i] for i in range(end - 1, -1, -1))
         else:
             start = 0
             if token_key is not None:
@@ -174,11 +187,21 @@ class _AllocEndpoints:
                 now = _now_ns()
                 for task_state in (alloc.task_states or {}).values():
                     if task_state.state != "dead":
-                        task_state.add("Killing", now, _EV_KILLING)
-                        task_state.add("Killed", now + 1_000_000, _EV_KILLED)
-                        task_state.state, task_state.finished_at = "dead", now + 1_000_000
+                        task_kill(task_state, now)
                 alloc.client_status, alloc.client_description = "complete", "All tasks have completed"
             state.emit_alloc(alloc, "AllocationUpdateDesiredStatus", index)
             state.refresh_status((alloc.namespace, alloc.job_id), index, "AllocationUpdateDesiredStatus")
             state.commit()
         return self.json(req, {"EvalID": evaluation.id, "Index": index}, index=index)
+
+
+def _string_seek(rows: Iterable[_Alloc], token: str, reverse: bool) -> Iterator[_Alloc]:
+    """Nomad 1.6.0-1.10.1's seek: skip rows whose token string sorts before `token`, then yield all the rest."""
+    found = False
+    for alloc in rows:
+        if not found:
+            row = f"{alloc.create_index}.{alloc.id}"
+            if (row > token) if reverse else (row < token):
+                continue
+            found = True
+        yield alloc

@@ -52,12 +52,17 @@ class _StreamEndpoints:
             if alloc is None:
                 raise NomadEmulatorError(404, f'Unknown allocation "{alloc_id}"')
             namespace = alloc.namespace
-        self.require(req, namespace, "read-logs", "read-fs")
+        try:
+            self.require(req, namespace, "read-logs", "read-fs")
+        except NomadEmulatorError:
+            # The streaming path sets no status code on its errors: a denial comes back as 500 (Nomad 1.6-1.11).
+            raise NomadEmulatorError(500, "Permission denied") from None
         with state.lock:
             if alloc_id not in state.allocs:
                 raise NomadEmulatorError(404, f'Unknown allocation "{alloc_id}"')
-            if alloc.client_status == "lost":
-                raise NomadEmulatorError(500, "No path to node")
+            if alloc.client_status in ("lost", "unknown") or not self.emulator.node_reachable:
+                # The server cannot reach the client node (gone, restarting or partitioned): 404, not 500.
+                raise NomadEmulatorError(404, "No path to node")
             if alloc.client_gone:
                 raise NomadEmulatorError(404, f"state for allocation {alloc_id} not found on client")
             task_spec = next((t for t in alloc.group_spec().get("Tasks") or [] if t["Name"] == task), None)
@@ -71,6 +76,12 @@ class _StreamEndpoints:
             data = bytes(state.logs.get(alloc_id, {}).get((task, log_type), b""))
             file_size = max(int((task_spec.get("LogConfig") or {}).get("MaxFileSizeMB") or 10), 1) << 20
         start = max(len(data) - offset, 0) if origin == "end" else min(max(offset, 0), len(data))
+        cut_after = self.emulator.logs_cut_after
+        if cut_after is not None:
+            chunk = data[start : start + cut_after]
+            return _Response(
+                200, b"", "text/plain; charset=utf-8" if plain else "application/json", stream=iter([chunk]), cut=True
+            )
         if not follow:
             chunk = data[start:]
             if plain:

@@ -1,4 +1,8 @@
-"""The go-bexpr subset Nomad's ``filter=`` understands and striv uses."""
+"""The go-bexpr grammar Nomad's ``filter=`` understands (go-bexpr v0.1.12-v0.1.14, Nomad 1.6-1.11).
+
+There is no list literal: ``Sel in ["a", "b"]`` is a parse error, as is anything else the grammar lacks (numeric
+``<``/``>``); ``in`` is only ``"value" in Selector``.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ _BEXPR_TOKEN = re.compile(
     r"""
     \s*(?:
       (?P<op>==|!=)
-    | (?P<lparen>\() | (?P<rparen>\)) | (?P<lbrack>\[) | (?P<rbrack>\]) | (?P<comma>,)
+    | (?P<lparen>\() | (?P<rparen>\))
     | (?P<string>"(?:[^"\\]|\\.)*"|`[^`]*`)
     | (?P<number>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?![A-Za-z0-9_]))
     | (?P<ident>[A-Za-z][A-Za-z0-9_/]*(?:\.[A-Za-z0-9_][A-Za-z0-9_/]*|\["(?:[^"\\]|\\.)*"\])*)
@@ -39,6 +43,7 @@ def _bexpr_tokens(expr: str) -> list[tuple[str, str]]:
     while pos < len(expr):
         match = _BEXPR_TOKEN.match(expr, pos)
         if not match or match.end() == pos:
+            pos += len(expr[pos:]) - len(expr[pos:].lstrip())  # pigeon reports where the failing token starts
             raise BexprSyntaxError(f"1:{pos + 1} ({pos}): no match found, expected: {expr[pos : pos + 10]!r}")
         kind = match.lastgroup
         tokens.append((kind, match.group(kind)))
@@ -124,18 +129,6 @@ class _BexprParser:
             return json.loads(text) if text.startswith('"') else text[1:-1]
         if kind in ("number", "ident"):
             return text
-        if kind == "lbrack":
-            values = []
-            while True:
-                kind, text = self.take()
-                if kind != "string":
-                    raise BexprSyntaxError("expected a string in list")
-                values.append(json.loads(text) if text.startswith('"') else text[1:-1])
-                kind, _ = self.take()
-                if kind == "rbrack":
-                    return values
-                if kind != "comma":
-                    raise BexprSyntaxError("expected , or ] in list")
         raise BexprSyntaxError(f"unexpected {text!r}")
 
     def parse_match(self):
@@ -181,8 +174,6 @@ class _BexprParser:
                     return _bexpr_matches(path, pattern, op.startswith("not"))
                 if op.endswith("contains"):
                     return _bexpr_contains(path, value, op.startswith("not"))
-                if isinstance(value, list):  # Selector in ["a", "b"]: the selector's value is listed
-                    return _bexpr_in_list(path, value, op.startswith("not"))
                 # bare-word value in Selector: go-bexpr reads the left side as a raw value
                 return _bexpr_contains(_selector_path(str(value)), text, op.startswith("not"))
         raise BexprSyntaxError(f"expected an operator after {text!r}")
@@ -206,10 +197,6 @@ def _coerce_equal(actual: Any, expected: Any) -> bool:
 
 def _bexpr_equal(path, value, negate):
     return lambda resolve: _coerce_equal(resolve(path), value) != negate
-
-
-def _bexpr_in_list(path, values, negate):
-    return lambda resolve: any(_coerce_equal(resolve(path), v) for v in values) != negate
 
 
 def _bexpr_matches(path, pattern, negate):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import random
 import socket
 import threading
@@ -16,13 +17,24 @@ from typing import Any
 from tests.emulators.nomad.api import _Api
 from tests.emulators.nomad.cron import periodic_next
 from tests.emulators.nomad.exchange import _Request, _Response
-from tests.emulators.nomad.helpers import FAULT_500_MESSAGE, POLICY_CAPABILITIES, NomadEmulatorError, _uuid
+from tests.emulators.nomad.helpers import (
+    FAULT_500_MESSAGE,
+    NOMAD_VERSION,
+    POLICY_CAPABILITIES,
+    NomadEmulatorError,
+    _uuid,
+)
 from tests.emulators.nomad.jobspec import _check_decodable
 from tests.emulators.nomad.records import _Alloc, _Job, _Token
 from tests.emulators.nomad.server import LoggedRequest, _Server
 from tests.emulators.nomad.state import _State
 
 logger = logging.getLogger(__name__)
+
+#: The two ways Nomad releases compare pagination tokens (hashicorp/nomad#25792 changed it in 1.10.2).
+PAGINGS = ("string", "numeric")
+#: The paging of emulators created without one; ``tests/conftest.py`` sets it from ``--nomad-paging``.
+DEFAULT_PAGING = os.environ.get("STRIV_NOMAD_PAGING", "string")
 
 
 class NomadEmulator:
@@ -42,21 +54,42 @@ class NomadEmulator:
         seed: int | None = None,
         event_buffer: int = 100,
         event_heartbeat: float = 30.0,
+        paging: str | None = None,
+        first_index: int = 0,
+        tls: Any = None,
     ):
         """Create a stopped emulator.
 
         `record=False` skips `requests_log` (benchmarks); `seed` fixes the `fail_rate` dice; `event_buffer` is how
         many events ``/v1/event/stream`` can replay; `event_heartbeat` is the seconds between ``{}`` heartbeats.
+        `paging` is how ``next_token`` is compared with the rows' tokens: ``"string"`` as Nomad 1.6.0-1.10.1 do,
+        ``"numeric"`` as 1.10.2 and later; by default `DEFAULT_PAGING` (the test option ``--nomad-paging``).
+        `first_index` is the raft index the cluster starts from (a cluster that has lived a while).
+        `tls` is an ``ssl.SSLContext`` (server side): the agent then serves HTTPS, as with ``tls { http = true }``.
         """
+        paging = paging or DEFAULT_PAGING
+        if paging not in PAGINGS:
+            raise ValueError(f"paging must be one of {PAGINGS}, not {paging!r}")
+        #: "string" (Nomad 1.6.0-1.10.1) or "numeric" (1.10.2+): how allocation list pages are sought
+        self.paging = paging
+        self.tls = tls
+        #: the version ``/v1/agent/self`` reports
+        self.version = NOMAD_VERSION
         self.acl = acl
         self.event_heartbeat = event_heartbeat
         self._state = _State(region, datacenter, event_buffer)
+        self._state.index = first_index
         self._tokens: dict[str, _Token] = {}
         self._api = _Api(self)
         self.record = record
         self.requests_log: list[LoggedRequest] = []
         self._fault: str | None = None
         self._fault_delay = 2.0
+        self._fault_path = "/"
+        #: False: the servers cannot reach the client node, whose logs then answer 404 ``No path to node``
+        self.node_reachable = True
+        #: bytes after which every log response breaks off mid-body (None: log responses end normally)
+        self.logs_cut_after: int | None = None
         self._fail_rate = 0.0
         self._rng = random.Random(seed)
         self._server: _Server | None = None
@@ -76,6 +109,8 @@ class NomadEmulator:
         with self._state.lock:
             self._state.closed = False
         self._server = _Server(("127.0.0.1", self._port or 0), self)
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -132,22 +167,40 @@ class NomadEmulator:
 
     @property
     def address(self) -> str:
-        """``http://127.0.0.1:<port>``, to pass as python-nomad's `address`."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:<port>`` (``https://`` with `tls`), to pass as python-nomad's `address`."""
+        return f"{'https' if self.tls is not None else 'http'}://127.0.0.1:{self.port}"
+
+    def rebuild(self) -> None:
+        """Play a cluster rebuilt behind the same address: no jobs, allocations or events, the raft index near 1
+        again; namespaces and ACL tokens are kept (an operator restores them first). Open connections are closed."""
+        old = self._state
+        with old.lock:
+            fresh = _State(old.region, old.datacenter, old.events.maxlen or 100)
+            for name, namespace in old.namespaces.items():
+                if name not in fresh.namespaces:
+                    fresh.add_namespace(name, namespace.get("Description", ""))
+            old.closed = True
+            old.commit()
+        running = self._server is not None
+        self._close_listener()
+        self._state = self._api.state = fresh
+        if running:
+            self.start()
 
     # faults ----------------------------------------------------------------------------------------------------
 
-    def fault(self, mode: str | None = None, *, delay: float = 2.0, fail_rate: float = 0.0) -> None:
+    def fault(self, mode: str | None = None, *, delay: float = 2.0, fail_rate: float = 0.0, path: str = "/") -> None:
         """Break (or heal) the server.
 
         `mode`: None = healthy (and listening again after "down"); "down" = the listener and every open
         connection are closed, so clients get connection refused/reset; "error500" = every request answers 500
         `FAULT_500_MESSAGE`; "slow" = every request sleeps `delay` seconds first. `fail_rate` (0..1), in any
-        mode, makes that share of writes (POST/PUT/DELETE) answer 500.
+        mode, makes that share of writes (POST/PUT/DELETE) answer 500. `path` limits "error500" and "slow" to the
+        requests whose path starts with it (``/v1/evaluation/``: a server failing only there).
         """
         if mode not in (None, "down", "error500", "slow"):
             raise ValueError(f"unknown fault mode {mode!r}")
-        self._fault, self._fault_delay, self._fail_rate = mode, delay, fail_rate
+        self._fault, self._fault_delay, self._fail_rate, self._fault_path = mode, delay, fail_rate, path
         if mode == "down":
             self.down()
         elif self._server is None and self._port is not None and not self._state.closed:
@@ -164,7 +217,7 @@ class NomadEmulator:
         self.start()
 
     def _answer(self, req: _Request) -> _Response:
-        mode = self._fault
+        mode = self._fault if req.path.startswith(self._fault_path) else None
         if mode == "slow":
             time.sleep(self._fault_delay)
         if mode == "error500":
@@ -400,6 +453,16 @@ class NomadEmulator:
             self._state.alloc_finish(
                 alloc, status, task, exit_code, signal=signal, message=exit_message, oom=oom_killed, restarts=restarts
             )
+
+    def alloc_disconnect(self, alloc_id: str) -> None:
+        """Play the alloc's client disconnecting: ``ClientStatus`` ``unknown`` while its tasks keep running."""
+        with self._state.lock:
+            self._state.alloc_disconnect(self._alloc(alloc_id))
+
+    def alloc_reconnect(self, alloc_id: str) -> None:
+        """Play the client reconnecting: the ``unknown`` alloc is ``running`` again."""
+        with self._state.lock:
+            self._state.alloc_reconnect(self._alloc(alloc_id))
 
     def alloc_append_log(self, alloc_id: str, task: str, stream: str, data: bytes) -> None:
         """Append `data` to a task's ``stdout``/``stderr`` (wakes followers of the log)."""

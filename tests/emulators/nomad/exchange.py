@@ -37,6 +37,8 @@ class _Response:
     headers: dict[str, str] = field(default_factory=dict)
     logged: Any = None
     stream: Iterator[bytes] | None = None
+    #: the stream breaks off after its chunks: no final chunk, the connection closed (a relay cut mid-body)
+    cut: bool = False
 
 
 _ANONYMOUS = _Token(accessor_id="anonymous", secret_id="anonymous", name="Anonymous Token")

@@ -52,6 +52,8 @@ _EV_KILLING = {
     "Details": {"kill_timeout": "5s"},
 }
 _EV_KILLED = {"DisplayMessage": "Task successfully killed"}
+#: what a driver reports for a task that stopped on the SIGTERM of a kill: exit code 143, signal 15
+KILLED_EXIT_CODE, KILLED_SIGNAL = 143, 15
 _TERMINATED_CACHE: dict[tuple, dict] = {}
 
 
@@ -312,3 +314,11 @@ class _Token:
             # the glob with the most literal characters wins, as in Nomad
             granted = self.namespaces[max(globs, key=lambda p: len(p.replace("*", "")))]
         return any(cap in granted for cap in capabilities)
+
+
+def task_kill(state: _TaskState, at: int) -> None:
+    """Play the client killing a live task: Killing, then Terminated (exit code 143, signal 15) and Killed."""
+    state.add("Killing", at, _EV_KILLING)
+    state.add("Terminated", at + 500_000, _terminated_extras(KILLED_EXIT_CODE, KILLED_SIGNAL))
+    state.add("Killed", at + 1_000_000, _EV_KILLED)
+    state.state, state.finished_at = "dead", at + 1_000_000

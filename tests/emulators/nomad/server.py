@@ -125,6 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
                     if len(sent) < 1 << 20:
                         sent.extend(chunk)
+            if response.cut:
+                self.close_connection = True
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return bytes(sent)
             self.wfile.write(b"0\r\n\r\n")
         except OSError:  # the client hung up, or the emulator went down
             self.close_connection = True

@@ -98,6 +98,16 @@ class _ClientSide:
         else:
             alloc.client_status, alloc.client_description = "pending", "No tasks have started"
 
+    def alloc_disconnect(self, alloc: _Alloc) -> None:
+        """The alloc's client disconnects (``disconnect``/``max_client_disconnect`` set): ``unknown``, still running."""
+        alloc.client_status, alloc.client_description = "unknown", "alloc is unknown since its node is disconnected"
+        self.alloc_changed(alloc)
+
+    def alloc_reconnect(self, alloc: _Alloc) -> None:
+        """The client reconnects: its alloc is ``running`` again (its tasks never stopped)."""
+        alloc.client_status, alloc.client_description = "running", "Tasks are running"
+        self.alloc_changed(alloc)
+
     def alloc_run(self, alloc: _Alloc, task: str | None) -> None:
         """Client side: receive the alloc and start its tasks (or one); the alloc becomes running."""
         names = self._task_names(alloc, task)

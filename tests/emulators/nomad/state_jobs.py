@@ -10,7 +10,7 @@ from tests.emulators.nomad.cron import periodic_next
 from tests.emulators.nomad.diff import job_diff
 from tests.emulators.nomad.helpers import SECOND, NomadEmulatorError, _now_ns, multierror, rfc3339nano
 from tests.emulators.nomad.jobspec import canonicalize_job, update_rule_error, validate_job
-from tests.emulators.nomad.records import _EV_KILLED, _EV_KILLING, _Job
+from tests.emulators.nomad.records import _Job, task_kill
 
 _DESIRED_UPDATE_FIELDS = (
     "Ignore",
@@ -288,9 +288,7 @@ class _JobTables:
             if not alloc.terminal:
                 for state in (alloc.task_states or {}).values():
                     if state.state != "dead":
-                        state.add("Killing", now, _EV_KILLING)
-                        state.add("Killed", now + 1_000_000, _EV_KILLED)
-                        state.state, state.finished_at = "dead", now + 1_000_000
+                        task_kill(state, now)
                 alloc.client_status, alloc.client_description = "complete", "All tasks have completed"
             self.emit_alloc(alloc, "AllocationUpdateDesiredStatus", index)
         self._touch(index, "allocs")

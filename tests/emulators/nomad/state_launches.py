@@ -41,11 +41,20 @@ class _LaunchTables:
         if job.stop:
             raise NomadEmulatorError(500, f'Specified job "{job_id}" is stopped')
         payload = body.get("Payload") or None
-        rule = (job.spec.get("ParameterizedJob") or {}).get("Payload") or "optional"
+        parameterized = job.spec.get("ParameterizedJob") or {}
+        rule = parameterized.get("Payload") or "optional"
         if payload and rule == "forbidden":
             raise NomadEmulatorError(500, "Payload is not allowed")
         if not payload and rule == "required":
             raise NomadEmulatorError(500, "Payload is not provided but required")
+        given = set(body.get("Meta") or {})
+        required, optional = set(parameterized.get("MetaRequired") or ()), set(parameterized.get("MetaOptional") or ())
+        if given - required - optional:
+            keys = " ".join(sorted(given - required - optional))
+            raise NomadEmulatorError(500, f"Dispatch request included unpermitted metadata keys: [{keys}]")
+        if required - given:
+            missing = " ".join(sorted(required - given))
+            raise NomadEmulatorError(500, f"Dispatch did not provide required meta keys: [{missing}]")
         now = int(time.time())
         child_id = f"{job.id}/dispatch-{now}-{_uuid()[:8]}"
         index = self._bump("jobs", "evals")
