@@ -123,7 +123,13 @@ if _engine.endswith("mysql"):
     )
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 elif _engine.endswith("sqlite3"):
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+    # Immediate transactions take the write lock when they begin, and writers wait up to `timeout` seconds for it:
+    # a deferred transaction that reads and then writes fails at once with "database is locked" when another
+    # writer got there first. WAL lets readers go on while one writer writes. Writers keep their transactions
+    # short (no cluster call inside one), so the wait stays short too.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

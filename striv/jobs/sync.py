@@ -15,7 +15,6 @@ from functools import partial
 from itertools import groupby
 from typing import Any, ClassVar
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -92,46 +91,59 @@ SYNC_FIELDS = [
 ]
 
 
-def push_in_save(job: Job, layers: Sequence[Layer]) -> PushOutcome:
-    """Push a job being saved, rendered from ``layers`` in push mode (the save's second and last rendering).
+# A save that is about to push keeps sync passes away from its job for this long (their due-only passes skip it),
+# so that they do not push the same spec at the same time; a process that dies mid-push loses only this delay.
+PUSH_LEASE = timedelta(minutes=2)
 
-    A refusal raises ValidationError (rolling the save back); an unreachable cluster leaves the push pending.
+
+def push_in_save(job: Job, layers: Sequence[Layer]) -> PushOutcome:
+    """Push a job just saved, rendered from ``layers`` in push mode (the save's second and last rendering).
+
+    Called outside any transaction: the cluster call holds no lock. A refusal (or a push-mode render failure) is
+    returned as FAILED and recorded nowhere, so that the caller can undo its save; an unreachable cluster leaves the
+    push pending. The outcome is written only if the job was not saved again meanwhile (same version).
     """
     if job.spec_hash == job.pushed_hash and job.sync_status == Job.SyncStatus.IN_SYNC:
         return PushOutcome(PushOutcome.UNCHANGED)
-    rendered = layers_render(execution=job.execution, layers=layers, mode="push")
     try:
+        rendered = layers_render(execution=job.execution, layers=layers, mode="push")
         result = job.execution.get_driver().push(
             job_id=str(job.pk), name=job.name, spec=rendered.spec, meta=job_meta(job)
         )
+    except RenderError as exc:
+        return PushOutcome(PushOutcome.FAILED, str(exc))
     except DriverError as exc:
         if not exc.retryable:
-            raise ValidationError(
-                {"__all__": ValidationError(f"The cluster refused the job: {exc.message}", code="refused")}
-            ) from None
+            return PushOutcome(PushOutcome.FAILED, exc.message)
         logger.warning("push of job %s left pending: %s", job.pk, exc.message)
         outcome = _push_failed(job, exc)
     else:
         outcome = _push_succeeded(job, job.spec_hash, result.changed, templating.secret_texts(layers))
-    job.save(update_fields=SYNC_FIELDS)
+    Job.objects.filter(pk=job.pk, version=job.version).exclude(sync_status=Job.SyncStatus.DELETING).update(
+        **{f: getattr(job, f) for f in SYNC_FIELDS}
+    )
     return outcome
 
 
 def job_remove(job: Job) -> PushOutcome:
-    """Remove ``job`` from its cluster; when the cluster cannot be reached, mark it ``deleting`` for a later sync.
+    """Remove ``job`` (already marked ``deleting`` by the caller) from its cluster, outside any transaction.
 
-    Returns REMOVED or PENDING; raises ValidationError when the cluster refuses (the job is then left as it was).
+    Returns REMOVED (the caller deletes the row), PENDING (the cluster cannot be reached: the job stays ``deleting``
+    for a later sync, with the reason and a backoff) or FAILED with the cluster's refusal (nothing recorded here).
     """
     try:
         job.execution.get_driver().remove(job_id=str(job.pk))
     except DriverError as exc:
         if not exc.retryable:
-            raise ValidationError(f"The cluster refused to remove the job: {exc.message}", code="refused") from None
+            return PushOutcome(PushOutcome.FAILED, exc.message)
+        job.sync_attempts += 1
+        Job.objects.filter(pk=job.pk, sync_status=Job.SyncStatus.DELETING).update(
+            sync_error=exc.message,
+            sync_attempts=job.sync_attempts,
+            next_sync_at=timezone.now() + backoff(job.sync_attempts),
+        )
         job.sync_status = Job.SyncStatus.DELETING
         job.sync_error = exc.message
-        job.sync_attempts += 1
-        job.next_sync_at = timezone.now() + backoff(job.sync_attempts)
-        job.save(update_fields=["sync_status", "sync_error", "sync_attempts", "next_sync_at"])
         return PushOutcome(PushOutcome.PENDING, exc.message)
     return PushOutcome(PushOutcome.REMOVED)
 
