@@ -8,6 +8,7 @@ in push mode (what the cluster gets); both use the same layers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from striv.executions.models import Execution
 from striv.jobs.layers import job_layers, job_values
 from striv.jobs.models import Job, JobValue
 from striv.jobs.rendering import JobRenderError, desired_hash, layers_render
-from striv.jobs.sync import PUSH_LEASE, PushOutcome, job_remove, jobs_sync, push_in_save
+from striv.jobs.sync import PUSH_LEASE, PushOutcome, job_remove, jobs_sync, push_in_save, sync_label
 from striv.templating import Layer, RenderError
 
 
@@ -245,6 +246,31 @@ def job_delete(*, job: Job, expected_version: int | None = None) -> PushOutcome:
     else:
         job.refresh_from_db()
     return outcome
+
+
+def jobs_run_now(*, jobs: Sequence[Job], workers: int = 8) -> list[tuple[Job, RunNowResult | DriverError]]:
+    """Start a run of each of ``jobs`` at once, ``workers`` cluster calls at a time, outside any transaction.
+
+    Jobs whose cluster copy is out of date are pushed first (one sync pass); a job whose push fails gets that
+    failure. Returns each job with its RunNowResult or DriverError, in the order given.
+    """
+    stale = [job for job in jobs if job.sync_status != Job.SyncStatus.IN_SYNC]
+    failed: dict[str, str] = {}
+    if stale:
+        report = jobs_sync(jobs=Job.objects.filter(pk__in=[job.pk for job in stale]), workers=workers)
+        failed = dict(report.failed)
+
+    def run(job: Job) -> RunNowResult | DriverError:
+        reason = failed.get(sync_label(job))
+        if reason is not None:
+            return DriverError(f"the job could not be pushed before running it: {reason}", retryable=True)
+        try:
+            return job.execution.get_driver().run_now(job_id=str(job.pk))
+        except DriverError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1))) as pool:
+        return list(zip(jobs, pool.map(run, jobs), strict=True))
 
 
 def job_run_now(*, job: Job) -> RunNowResult:

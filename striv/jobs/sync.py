@@ -215,7 +215,7 @@ def jobs_sync(
             to_push.append((job, values))
     for job, result, secrets in _render_for_push(to_push):
         if isinstance(result, RenderError):
-            report.failed.append((_label(job), str(result)))
+            report.failed.append((sync_label(job), str(result)))
             Job.objects.filter(pk=job.pk).update(sync_status=Job.SyncStatus.FAILED, sync_error=str(result))
             continue
         driver = drivers.setdefault(job.execution_id, job.execution.get_driver())
@@ -249,7 +249,8 @@ def _sync_record_many(items: list[tuple[_Task, Any]], report: SyncReport) -> Non
             _sync_record(task, result, report)
 
 
-def _label(job: Job) -> str:
+def sync_label(job: Job) -> str:
+    """How a sync report names a job in its failures."""
     return f"{job.name} ({job.pk})"
 
 
@@ -278,7 +279,7 @@ def _sync_record(task: _Task, result: Any, report: SyncReport) -> None:
     job = task.job
     if task.kind == "remove":
         if isinstance(result, DriverError):
-            report.failed.append((_label(job), result.message))
+            report.failed.append((sync_label(job), result.message))
             _push_failed(job, result)
             job.sync_status = Job.SyncStatus.DELETING
             Job.objects.filter(pk=job.pk).update(**{f: getattr(job, f) for f in SYNC_FIELDS})
@@ -287,7 +288,7 @@ def _sync_record(task: _Task, result: Any, report: SyncReport) -> None:
             report.removed += 1
         return
     if isinstance(result, DriverError):
-        report.failed.append((_label(job), result.message))
+        report.failed.append((sync_label(job), result.message))
         _push_failed(job, result)
         if not result.retryable:
             job.sync_status = Job.SyncStatus.FAILED

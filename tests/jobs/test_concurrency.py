@@ -18,7 +18,9 @@ import requests
 from rest_framework.authtoken.models import Token
 
 from striv.core import roles
+from striv.drivers.base import DriverError
 from striv.drivers.nomad.config import DEFAULT_TIMEOUT
+from striv.jobs import services
 from striv.jobs.models import Job
 from tests.factories import ExecutionFactory, make_user
 
@@ -36,6 +38,7 @@ class HungCluster:
         self.accepted = threading.Event()
         self.released = threading.Event()
         self.connections: list[socket.socket] = []
+        self.changed = threading.Condition()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -44,15 +47,26 @@ class HungCluster:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            self.connections.append(conn)
+            with self.changed:
+                if self.released.is_set():
+                    conn.close()
+                    return
+                self.connections.append(conn)
+                self.changed.notify_all()
             self.accepted.set()
+
+    def wait_for_connections(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` connections are open (True) or ``timeout`` seconds pass (False)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self.connections) >= count, timeout)
 
     def release(self) -> None:
         """Close every connection: the waiting client sees the connection drop."""
-        self.released.set()
-        for conn in self.connections:
-            conn.close()
-        self.sock.close()
+        with self.changed:
+            self.released.set()
+            for conn in self.connections:
+                conn.close()
+            self.sock.close()
 
 
 @pytest.fixture
@@ -151,3 +165,19 @@ def test_gunicorn_config_uses_threads_and_a_worker_timeout_above_the_driver_time
     # timeout; the worker's own timeout stays well above them.
     assert config["timeout"] >= 3 * DEFAULT_TIMEOUT + 10
     assert config["graceful_timeout"] >= 3 * DEFAULT_TIMEOUT
+
+
+def test_bulk_run_now_calls_the_cluster_for_several_jobs_at_once(estate, hung):
+    slow_execution = ExecutionFactory(key="slow", driver_config={"address": hung.address, "timeout": 30})
+    jobs = [estate.job(f"job {n}", execution=slow_execution) for n in range(3)]
+    Job.objects.update(sync_status=Job.SyncStatus.IN_SYNC, pushed_hash=jobs[0].spec_hash)
+    jobs = list(Job.objects.select_related("execution").order_by("name"))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        bulk = pool.submit(services.jobs_run_now, jobs=jobs, workers=2)
+        # Two calls wait on the hung cluster at the same time; the third waits for a free worker.
+        assert hung.wait_for_connections(2, timeout=10)
+        assert len(hung.connections) == 2
+        hung.release()
+        results = bulk.result(timeout=30)
+    assert [job.name for job, _ in results] == ["job 0", "job 1", "job 2"]
+    assert all(isinstance(result, DriverError) and result.retryable for _, result in results)
