@@ -21,6 +21,7 @@ from striv.drivers.base import DriverError, RunNowResult
 from striv.executions.models import Execution
 from striv.jobs.layers import job_layers, job_values
 from striv.jobs.models import Job, JobValue
+from striv.jobs.redaction import driver_error_redact, job_redactor
 from striv.jobs.rendering import JobRenderError, desired_hash, layers_render
 from striv.jobs.sync import PUSH_LEASE, PushOutcome, job_remove, jobs_sync, push_in_save, sync_label
 from striv.templating import Layer, RenderError
@@ -267,7 +268,7 @@ def jobs_run_now(*, jobs: Sequence[Job], workers: int = 8) -> list[tuple[Job, Ru
         try:
             return job.execution.get_driver().run_now(job_id=str(job.pk))
         except DriverError as exc:
-            return exc
+            return driver_error_redact(exc, job_redactor(job=job))
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1))) as pool:
         return list(zip(jobs, pool.map(run, jobs), strict=True))
@@ -282,4 +283,7 @@ def job_run_now(*, job: Job) -> RunNowResult:
         report = jobs_sync(jobs=Job.objects.filter(pk=job.pk))
         if report.failed:
             raise DriverError(f"the job could not be pushed before running it: {report.failed[0][1]}", retryable=True)
-    return job.execution.get_driver().run_now(job_id=str(job.pk))
+    try:
+        return job.execution.get_driver().run_now(job_id=str(job.pk))
+    except DriverError as exc:
+        raise driver_error_redact(exc, job_redactor(job=job)) from None

@@ -1,7 +1,8 @@
 """Pushing jobs to their clusters: the push of a save, sync passes (sync-jobs, the refresher), retries with backoff.
 
 No cluster call happens while a row is locked by a sync pass: rendering and database writes run in the calling
-thread, cluster calls in a pool, and each outcome is written only if the job was not saved again meanwhile.
+thread, cluster calls in a pool, and each outcome is written only if the job was not saved again meanwhile. Every
+message from a cluster is cleaned of the job's secrets (``jobs.redaction``) before it is stored, logged or returned.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from striv.dimensions.models import DimensionValue
 from striv.drivers.base import Driver, DriverError
 from striv.jobs.layers import LayerSource, job_layers
 from striv.jobs.models import Job
+from striv.jobs.redaction import driver_error_redact, job_redactor
 from striv.jobs.rendering import layers_render
 from striv.templating import Layer, RenderError
 
@@ -111,8 +113,9 @@ def push_in_save(job: Job, layers: Sequence[Layer]) -> PushOutcome:
             job_id=str(job.pk), name=job.name, spec=rendered.spec, meta=job_meta(job)
         )
     except RenderError as exc:
-        return PushOutcome(PushOutcome.FAILED, str(exc))
+        return PushOutcome(PushOutcome.FAILED, job_redactor(job=job, layers=layers).text(str(exc)))
     except DriverError as exc:
+        exc = driver_error_redact(exc, job_redactor(job=job, layers=layers))
         if not exc.retryable:
             return PushOutcome(PushOutcome.FAILED, exc.message)
         logger.warning("push of job %s left pending: %s", job.pk, exc.message)
@@ -134,6 +137,7 @@ def job_remove(job: Job) -> PushOutcome:
     try:
         job.execution.get_driver().remove(job_id=str(job.pk))
     except DriverError as exc:
+        exc = driver_error_redact(exc, job_redactor(job=job))
         if not exc.retryable:
             return PushOutcome(PushOutcome.FAILED, exc.message)
         job.sync_attempts += 1
@@ -213,10 +217,12 @@ def jobs_sync(
             report.unchanged += 1
         else:
             to_push.append((job, values))
+    memo: dict[str, str] = {}  # decrypted secrets, for cleaning this pass's messages
     for job, result, secrets in _render_for_push(to_push):
         if isinstance(result, RenderError):
-            report.failed.append((sync_label(job), str(result)))
-            Job.objects.filter(pk=job.pk).update(sync_status=Job.SyncStatus.FAILED, sync_error=str(result))
+            reason = job_redactor(job=job, ciphertexts=secrets, memo=memo).text(str(result))
+            report.failed.append((sync_label(job), reason))
+            Job.objects.filter(pk=job.pk).update(sync_status=Job.SyncStatus.FAILED, sync_error=reason)
             continue
         driver = drivers.setdefault(job.execution_id, job.execution.get_driver())
         call = partial(driver.push, job_id=str(job.pk), name=job.name, spec=result, meta=job_meta(job))
@@ -233,8 +239,12 @@ def jobs_sync(
         if progress:
             results = progress(results, len(tasks))
         pending: list[tuple[_Task, Any]] = []
-        for item in results:
-            pending.append(item)
+        for task, outcome in results:
+            if isinstance(outcome, DriverError):  # a cluster's message may quote the job's secrets
+                outcome = driver_error_redact(
+                    outcome, job_redactor(job=task.job, ciphertexts=task.secrets or (), memo=memo)
+                )
+            pending.append((task, outcome))
             if len(pending) >= 200:
                 _sync_record_many(pending, report)
                 pending = []
