@@ -167,6 +167,13 @@ ENCRYPTION_KEY_FILE = env_str("STRIV_ENCRYPTION_KEY_FILE")
 if ENCRYPTION_KEY and ENCRYPTION_KEY_FILE:
     raise ImproperlyConfigured("Set only one of STRIV_ENCRYPTION_KEY and STRIV_ENCRYPTION_KEY_FILE")
 
+# Limits of one template evaluation (each runs in a worker process; see striv/templating/sandbox.py): wall-clock
+# milliseconds, megabytes of memory, bytes of output (per job of a batch), and worker processes per server process.
+RENDER_TIME_LIMIT_MS = env_int("STRIV_RENDER_TIME_LIMIT_MS", 2000)
+RENDER_MEMORY_LIMIT_MB = env_int("STRIV_RENDER_MEMORY_LIMIT_MB", 256)
+RENDER_OUTPUT_LIMIT_BYTES = env_int("STRIV_RENDER_OUTPUT_LIMIT_BYTES", 1_000_000)
+RENDER_WORKERS = env_int("STRIV_RENDER_WORKERS", 2)
+
 # Where finished runs' logs are archived: file:///dir or s3://bucket/prefix. S3 settings are read only for s3.
 ARCHIVE = env_str("STRIV_ARCHIVE") or (VAR_DIR / "archive").resolve().as_uri()
 S3_ENDPOINT_URL = env_str("STRIV_S3_ENDPOINT_URL") or None
