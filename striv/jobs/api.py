@@ -112,7 +112,7 @@ class JobViewSet(viewsets.ModelViewSet):
     filterset_class = JobFilterSet
     ordering_fields = ORDERING_FIELDS
     ordering = ["name", "id"]
-    required_roles = {"evaluate": roles.VIEWER}
+    required_roles = {"evaluate": roles.OPERATOR}
     problem_statuses = {
         "update": (409, 412),
         "partial_update": (409, 412),
