@@ -157,6 +157,9 @@ STORAGES = {
     },
 }
 
+# Error reports (debug page, admin mails) show no POST value and no local variable: either may hold a cleartext.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "striv.core.errors.SecretsExceptionReporterFilter"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"

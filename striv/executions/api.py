@@ -4,7 +4,6 @@ and the health check, which asks each execution's cluster whether it answers."""
 from __future__ import annotations
 
 import logging
-import re
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC
 from typing import Any
@@ -17,7 +16,6 @@ from rest_framework import exceptions, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from striv import templating
 from striv.core import roles
 from striv.core.api.base import CursorPagination
 from striv.core.api.problems import PROBLEM_CONTENT_TYPE, Problem, ProblemSerializer
@@ -27,26 +25,13 @@ from striv.executions.models import Execution
 
 logger = logging.getLogger(__name__)
 
-# A plain-text credential in a driver config is shown redacted; secret objects stay as they are (encrypted).
-_CREDENTIAL_KEY = re.compile(r"token|password|secret|credential", re.IGNORECASE)
-
-
-def driver_config_redacted(config: Any) -> Any:
-    """Return ``config`` with plain-text credentials replaced by ``<redacted>``."""
-    if not isinstance(config, dict):
-        return config
-    return {
-        key: templating.REDACTED if isinstance(value, str) and value and _CREDENTIAL_KEY.search(str(key)) else value
-        for key, value in config.items()
-    }
-
 
 class ExecutionSerializer(serializers.ModelSerializer):
     jobs_count = serializers.IntegerField(read_only=True, help_text="How many jobs use this execution.")
     # The model field has no choices (adding a driver needs no migration); the registry gives them.
     driver = serializers.ChoiceField(choices=driver_choices(), read_only=True)
     driver_config = serializers.SerializerMethodField(
-        help_text="The driver's configuration (plain-text credentials redacted, secrets encrypted)."
+        help_text="The driver's configuration (plain-text credentials and secrets redacted)."
     )
 
     class Meta:
@@ -68,7 +53,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field({"type": "object", "additionalProperties": True})
     def get_driver_config(self, execution: Execution) -> Any:
-        return driver_config_redacted(execution.driver_config)
+        return execution.driver_config_shown()
 
 
 class ExecutionPagination(CursorPagination):

@@ -123,7 +123,7 @@ def test_execution_credentials_in_plain_text_are_redacted(estate, viewer, encryp
     ExecutionFactory(key="plain", driver_config={"address": "http://127.0.0.1:9", "token": "s.abc"})
     ExecutionFactory(key="sealed", driver_config={"address": "http://127.0.0.1:9", "token": secret})
     assert viewer.get("/api/executions/plain").json()["driver_config"]["token"] == "<redacted>"
-    assert viewer.get("/api/executions/sealed").json()["driver_config"]["token"] == secret
+    assert viewer.get("/api/executions/sealed").json()["driver_config"]["token"] == "<redacted>"
 
 
 def test_dimensions_show_values_and_usage(estate, viewer):
