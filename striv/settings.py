@@ -57,6 +57,18 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("STRIV_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("STRIV_CSRF_TRUSTED_ORIGINS", [])
 
+# Hardening for a server behind HTTPS; off by default so that `make run` works on http://localhost. The production
+# values in .env.example make `manage.py check --deploy` clean.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("STRIV_SECURE_COOKIES", False)
+SECURE_SSL_REDIRECT = env_bool("STRIV_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("STRIV_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STRIV_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("STRIV_HSTS_PRELOAD", False)
+if env_bool("STRIV_PROXY_SSL_HEADER", False):
+    # Only behind a proxy that sets X-Forwarded-Proto itself (and strips a client's): otherwise anyone could claim
+    # HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -89,6 +101,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "striv.core.middleware.api_no_store",
 ]
 
 ROOT_URLCONF = "striv.urls"
