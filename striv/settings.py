@@ -125,8 +125,13 @@ TEMPLATES = [
 DATABASE_URL = env_str("STRIV_DATABASE_URL")
 if not DATABASE_URL:
     # The embedded default: a SQLite file in ./var/, created on first use.
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASE_URL = f"sqlite:///{VAR_DIR / 'striv.sqlite3'}"
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _sqlite_file = VAR_DIR / "striv.sqlite3"
+    if not _sqlite_file.exists():
+        # Created here with mode 0600 (SQLite gives its journal files the same mode): it holds password hashes,
+        # tokens and ciphertexts, which other users of the machine have no business reading.
+        os.close(os.open(_sqlite_file, os.O_WRONLY | os.O_CREAT, 0o600))
+    DATABASE_URL = f"sqlite:///{_sqlite_file}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("STRIV_DB_CONN_MAX_AGE", 0))}
 _engine = DATABASES["default"]["ENGINE"]
 if _engine.endswith("mysql"):

@@ -116,7 +116,8 @@ PRODUCTION = {
 
 
 def test_check_deploy_is_clean_with_the_documented_production_variables(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRIV_")}
+    # Not the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE either: a deployment does not set it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIV_", "DJANGO_"))}
     env.update(PRODUCTION, STRIV_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="striv.settings")
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -134,3 +135,13 @@ def test_check_deploy_is_clean_with_the_documented_production_variables(tmp_path
 def test_api_answers_are_not_stored_by_caches(client, db):
     response = client.get("/api/health")
     assert response["Cache-Control"] == "no-store"
+
+
+def test_the_default_sqlite_file_and_its_directory_are_private(tmp_path):
+    import stat
+
+    var = tmp_path / "var"
+    result = settings_in_subprocess({"STRIV_DEBUG": "true", "STRIV_VAR_DIR": str(var)}, "1")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE((var / "striv.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700

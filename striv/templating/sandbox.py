@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _HEADER = struct.Struct("!I")
+# How long a new worker may take to start (Python, the jsonnet binding, the Go runtime) on a busy machine.
+_START_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,19 @@ class _Worker:
             env=env,
             close_fds=True,
         )
+        # The time limit is for evaluations, not for the worker's start-up: wait until it says it is ready.
+        try:
+            if self.call(None, _START_TIMEOUT) != {"ready": True}:
+                raise EOFError
+        except (TimeoutError, EOFError, OSError):
+            self.kill()
+            raise LimitExceeded("start", "could not start a template worker") from None
 
-    def call(self, request: dict, seconds: float) -> dict:
+    def call(self, request: dict | None, seconds: float) -> dict:
+        """Send ``request`` (None: only read) and return the answer; TimeoutError after ``seconds``."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        _send(self.process.stdin, request)
+        if request is not None:
+            _send(self.process.stdin, request)
         fd = self.process.stdout.fileno()
         deadline = time.monotonic() + seconds
         header = _read_exactly(fd, _HEADER.size, deadline)
@@ -228,6 +239,7 @@ def worker_main() -> None:  # pragma: no cover - runs in the worker process
     limit = _virtual_size() + memory
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    _send(stdout, {"ready": True})
     while True:
         header = stdin.read(_HEADER.size)
         if len(header) < _HEADER.size:
