@@ -1,9 +1,19 @@
 """gunicorn settings, read automatically when gunicorn starts in the repository root (and in the image's /app).
 
 The command line still chooses the bind address and the number of workers (Dockerfile, docker-compose.yml).
+
+Each worker serves requests in threads: a request waiting on a slow cluster (at most the execution's driver timeout,
+10 s by default, per cluster call) holds one thread, not the whole worker, so other users are still served. The
+worker timeout stays well above what a request's few cluster calls can take.
 """
 
 import gc
+import os
+
+worker_class = "gthread"
+threads = int(os.environ.get("STRIV_WEB_THREADS", "8"))
+timeout = int(os.environ.get("STRIV_WEB_TIMEOUT", "120"))
+graceful_timeout = timeout
 
 
 def post_worker_init(worker) -> None:

@@ -15,11 +15,11 @@ export STRIV_DEBUG="${STRIV_DEBUG:-1}"
 export GOGC="${GOGC:-400}"
 umask 077  # keys, the secret key and the SQLite file are readable by their owner only
 if [ -z "${STRIV_SECRET_KEY:-}" ]; then
-  [ -s var/secret_key ] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/secret_key
+  [ -s var/secret_key ] || (umask 077; .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/secret_key)
   export STRIV_SECRET_KEY="$(cat var/secret_key)"
 fi
 if [ -z "${STRIV_ENCRYPTION_KEY:-}${STRIV_ENCRYPTION_KEY_FILE:-}" ]; then
-  [ -s var/encryption-key.pem ] || .venv/bin/python manage.py generate-key > var/encryption-key.pem
+  [ -s var/encryption-key.pem ] || .venv/bin/python manage.py generate-key --output var/encryption-key.pem
   export STRIV_ENCRYPTION_KEY_FILE="$PWD/var/encryption-key.pem"
 fi
 listen="${STRIV_LISTEN:-127.0.0.1:8000}"

@@ -57,6 +57,18 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("STRIV_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("STRIV_CSRF_TRUSTED_ORIGINS", [])
 
+# Hardening for a server behind HTTPS; off by default so that `make run` works on http://localhost. The production
+# values in .env.example make `manage.py check --deploy` clean.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("STRIV_SECURE_COOKIES", False)
+SECURE_SSL_REDIRECT = env_bool("STRIV_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("STRIV_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STRIV_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("STRIV_HSTS_PRELOAD", False)
+if env_bool("STRIV_PROXY_SSL_HEADER", False):
+    # Only behind a proxy that sets X-Forwarded-Proto itself (and strips a client's): otherwise anyone could claim
+    # HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -89,6 +101,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "striv.core.middleware.api_no_store",
 ]
 
 ROOT_URLCONF = "striv.urls"
@@ -112,8 +125,13 @@ TEMPLATES = [
 DATABASE_URL = env_str("STRIV_DATABASE_URL")
 if not DATABASE_URL:
     # The embedded default: a SQLite file in ./var/, created on first use.
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASE_URL = f"sqlite:///{VAR_DIR / 'striv.sqlite3'}"
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _sqlite_file = VAR_DIR / "striv.sqlite3"
+    if not _sqlite_file.exists():
+        # Created here with mode 0600 (SQLite gives its journal files the same mode): it holds password hashes,
+        # tokens and ciphertexts, which other users of the machine have no business reading.
+        os.close(os.open(_sqlite_file, os.O_WRONLY | os.O_CREAT, 0o600))
+    DATABASE_URL = f"sqlite:///{_sqlite_file}"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("STRIV_DB_CONN_MAX_AGE", 0))}
 _engine = DATABASES["default"]["ENGINE"]
 if _engine.endswith("mysql"):
@@ -123,7 +141,13 @@ if _engine.endswith("mysql"):
     )
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 elif _engine.endswith("sqlite3"):
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20})
+    # Immediate transactions take the write lock when they begin, and writers wait up to `timeout` seconds for it:
+    # a deferred transaction that reads and then writes fails at once with "database is locked" when another
+    # writer got there first. WAL lets readers go on while one writer writes. Writers keep their transactions
+    # short (no cluster call inside one), so the wait stays short too.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -151,6 +175,9 @@ STORAGES = {
     },
 }
 
+# Error reports (debug page, admin mails) show no POST value and no local variable: either may hold a cleartext.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "striv.core.errors.SecretsExceptionReporterFilter"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
@@ -160,6 +187,13 @@ ENCRYPTION_KEY = env_str("STRIV_ENCRYPTION_KEY")
 ENCRYPTION_KEY_FILE = env_str("STRIV_ENCRYPTION_KEY_FILE")
 if ENCRYPTION_KEY and ENCRYPTION_KEY_FILE:
     raise ImproperlyConfigured("Set only one of STRIV_ENCRYPTION_KEY and STRIV_ENCRYPTION_KEY_FILE")
+
+# Limits of one template evaluation (each runs in a worker process; see striv/templating/sandbox.py): wall-clock
+# milliseconds, megabytes of memory, bytes of output (per job of a batch), and worker processes per server process.
+RENDER_TIME_LIMIT_MS = env_int("STRIV_RENDER_TIME_LIMIT_MS", 2000)
+RENDER_MEMORY_LIMIT_MB = env_int("STRIV_RENDER_MEMORY_LIMIT_MB", 256)
+RENDER_OUTPUT_LIMIT_BYTES = env_int("STRIV_RENDER_OUTPUT_LIMIT_BYTES", 1_000_000)
+RENDER_WORKERS = env_int("STRIV_RENDER_WORKERS", 2)
 
 # Where finished runs' logs are archived: file:///dir or s3://bucket/prefix. S3 settings are read only for s3.
 ARCHIVE = env_str("STRIV_ARCHIVE") or (VAR_DIR / "archive").resolve().as_uri()

@@ -13,3 +13,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_AUTOREFRESH = True
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # A file, not the in-memory default: an in-memory database is one connection shared by every thread, so tests
+    # of concurrent requests against the live server would not be concurrent at all.
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["STRIV_VAR_DIR"], "test.sqlite3")}  # noqa: F405

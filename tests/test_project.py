@@ -100,3 +100,48 @@ def test_every_management_command_has_a_call_command_test():
     sources = "\n".join(path.read_text() for path in (REPO / "tests").rglob("*.py"))
     called = set(re.findall(r"""call_command\(\s*["']([\w-]+)["']""", sources))
     assert sorted(commands - called) == [], "commands without a call_command test"
+
+
+PRODUCTION = {
+    "STRIV_SECRET_KEY": "k3J9-vQ2x!pL8#wZr5Tn0yB6uE1mC7sH4aD9fG2jK5lP8qR3tV6wX9zA2cE5gH8",
+    "STRIV_ALLOWED_HOSTS": "striv.example.com",
+    "STRIV_CSRF_TRUSTED_ORIGINS": "https://striv.example.com",
+    "STRIV_SECURE_COOKIES": "true",
+    "STRIV_SSL_REDIRECT": "true",
+    "STRIV_HSTS_SECONDS": "31536000",
+    "STRIV_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "STRIV_HSTS_PRELOAD": "true",
+    "STRIV_PROXY_SSL_HEADER": "true",
+}
+
+
+def test_check_deploy_is_clean_with_the_documented_production_variables(tmp_path):
+    # Not the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE either: a deployment does not set it.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIV_", "DJANGO_"))}
+    env.update(PRODUCTION, STRIV_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="striv.settings")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+    documented = (REPO / ".env.example").read_text()
+    assert all(f"{name}=" in documented for name in PRODUCTION)
+
+
+def test_api_answers_are_not_stored_by_caches(client, db):
+    response = client.get("/api/health")
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_the_default_sqlite_file_and_its_directory_are_private(tmp_path):
+    import stat
+
+    var = tmp_path / "var"
+    result = settings_in_subprocess({"STRIV_DEBUG": "true", "STRIV_VAR_DIR": str(var)}, "1")
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE((var / "striv.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700

@@ -646,7 +646,11 @@ def test_spec_hash_is_sha256_of_canonical_json():
 
 identifiers = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True).filter(lambda key: key != "_striv_type")
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8)
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
 )
 json_values = st.recursive(
     scalars,
@@ -808,3 +812,15 @@ def test_render_errors_carry_the_layer_name_with_its_parts():
         "customer",
         "acme",
     )
+
+
+@pytest.mark.parametrize("value", [2**53 + 1, -(2**53) - 1, 10**30])
+def test_integers_templates_cannot_hold_exactly_are_refused_naming_the_param(value):
+    with pytest.raises(RenderError, match=r"param env\.BIG in layer job is .* beyond what templates can hold"):
+        templating.params_validate({"env": {"BIG": value}}, layer="job")
+    with pytest.raises(RenderError, match="param n in layer job"):
+        templating.params_validate({"n": value}, layer="job")
+
+
+def test_integers_up_to_2_53_pass():
+    templating.params_validate({"n": 2**53, "m": -(2**53), "l": [2**53]}, layer="job")

@@ -15,6 +15,7 @@ schema base and every operation), so that a second driver is written from one fi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -397,6 +398,15 @@ class Driver:
     def plan(self, *, job_id: str, name: str, spec: Mapping[str, Any], meta: Mapping[str, str]) -> PlanResult:
         """Compare the rendered spec with the live job without changing anything. Raises DriverError."""
         raise NotImplementedError
+
+    @classmethod
+    def plan_text(cls, raw: Mapping[str, Any]) -> str:
+        """Format a plan's raw answer (``PlanResult.raw``) as readable text, as ``plan`` does for ``diff_text``.
+
+        striv calls it on a copy of ``raw`` whose secret values were replaced, so a plan never formats a secret.
+        Optional: the default shows the raw answer as JSON.
+        """
+        return json.dumps(raw, indent=2, sort_keys=True, default=str)
 
     def read(self, *, job_id: str) -> dict[str, Any] | None:
         """Return the live job as the cluster holds it, or None when it has no such job."""

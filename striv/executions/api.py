@@ -1,11 +1,9 @@
 """Executions API: read-only (executions are maintained in git and loaded with load-state or POST /api/state),
-and the health check, which asks each execution's cluster whether it answers."""
+and the health check, which reads whether each execution's cluster answers (kept by executions.health)."""
 
 from __future__ import annotations
 
 import logging
-import re
-from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC
 from typing import Any
 
@@ -17,28 +15,15 @@ from rest_framework import exceptions, serializers, viewsets
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from striv import templating
 from striv.core import roles
 from striv.core.api.base import CursorPagination
 from striv.core.api.problems import PROBLEM_CONTENT_TYPE, Problem, ProblemSerializer
 from striv.core.api.views import striv_version
-from striv.drivers import driver_choices, driver_class
+from striv.drivers import driver_choices
+from striv.executions.health import executions_health
 from striv.executions.models import Execution
 
 logger = logging.getLogger(__name__)
-
-# A plain-text credential in a driver config is shown redacted; secret objects stay as they are (encrypted).
-_CREDENTIAL_KEY = re.compile(r"token|password|secret|credential", re.IGNORECASE)
-
-
-def driver_config_redacted(config: Any) -> Any:
-    """Return ``config`` with plain-text credentials replaced by ``<redacted>``."""
-    if not isinstance(config, dict):
-        return config
-    return {
-        key: templating.REDACTED if isinstance(value, str) and value and _CREDENTIAL_KEY.search(str(key)) else value
-        for key, value in config.items()
-    }
 
 
 class ExecutionSerializer(serializers.ModelSerializer):
@@ -46,7 +31,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
     # The model field has no choices (adding a driver needs no migration); the registry gives them.
     driver = serializers.ChoiceField(choices=driver_choices(), read_only=True)
     driver_config = serializers.SerializerMethodField(
-        help_text="The driver's configuration (plain-text credentials redacted, secrets encrypted)."
+        help_text="The driver's configuration (plain-text credentials and secrets redacted)."
     )
 
     class Meta:
@@ -68,7 +53,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field({"type": "object", "additionalProperties": True})
     def get_driver_config(self, execution: Execution) -> Any:
-        return driver_config_redacted(execution.driver_config)
+        return execution.driver_config_shown()
 
 
 class ExecutionPagination(CursorPagination):
@@ -96,8 +81,6 @@ class ExecutionViewSet(viewsets.ReadOnlyModelViewSet):
 
 # --- health ------------------------------------------------------------------------------------------------------
 
-HEALTH_TIMEOUT = 2.0
-
 
 class ClusterHealthSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="The execution key.")
@@ -114,45 +97,12 @@ class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=["ok", "degraded"], help_text="ok: the database and every cluster answer; degraded: a cluster does not."
     )
-    version = serializers.CharField(help_text="striv's version.")
+    version = serializers.CharField(required=False, help_text="striv's version (authenticated users only).")
     time = serializers.DateTimeField(help_text="The server's clock (UTC).")
     database = DatabaseHealthSerializer()
-    executions = ClusterHealthSerializer(many=True)
-
-
-def _clusters_health(executions: list[Any]) -> dict[str, tuple[bool, str]]:
-    """Ask each distinct cluster once, all at a time, waiting at most HEALTH_TIMEOUT; returns {key: (ok, detail)}."""
-    groups: dict[tuple, list[str]] = {}
-    results: dict[str, tuple[bool, str]] = {}
-    sample: dict[tuple, Any] = {}
-    for execution in executions:
-        try:
-            cluster = (execution.driver, driver_class(execution.driver).cluster_key(execution.driver_config))
-        except Exception as exc:  # noqa: BLE001 - a broken config is reported, not raised
-            results[execution.key] = (False, f"invalid driver config: {exc}")
-            continue
-        groups.setdefault(cluster, []).append(execution.key)
-        sample.setdefault(cluster, execution)
-    if not groups:
-        return results
-
-    def ask(execution: Any) -> tuple[bool, str]:
-        try:
-            health = execution.get_driver().health()
-        except Exception as exc:  # noqa: BLE001 - health never raises; a driver that does is unhealthy
-            return False, str(exc)
-        return health.ok, health.detail
-
-    # Not a "with" block: leaving it would wait for a hung cluster. Late threads end on the driver's own timeout.
-    pool = ThreadPoolExecutor(max_workers=min(8, len(groups)), thread_name_prefix="striv-health")
-    futures = {pool.submit(ask, sample[cluster]): cluster for cluster in groups}
-    done, _ = wait(futures, timeout=HEALTH_TIMEOUT)
-    pool.shutdown(wait=False, cancel_futures=True)
-    for future, cluster in futures.items():
-        answer = future.result() if future in done else (False, f"no answer within {HEALTH_TIMEOUT:g} s")
-        for key in groups[cluster]:
-            results[key] = answer
-    return results
+    executions = ClusterHealthSerializer(
+        many=True, required=False, help_text="Each execution's cluster (authenticated users only)."
+    )
 
 
 class HealthView(APIView):
@@ -179,7 +129,8 @@ class HealthView(APIView):
         },
         description=(
             "200 while the database answers, even when a cluster does not (status `degraded`); 503 without a "
-            "database. Cluster details are shown to authenticated users only."
+            "database. Anonymous callers get the overall status only; authenticated users also get the version and "
+            "each execution's cluster. Cluster answers come from a background check, at most 15 s old."
         ),
     )
     def get(self, request: Any) -> Response:
@@ -190,21 +141,18 @@ class HealthView(APIView):
         except DatabaseError as exc:
             logger.error("health: database unavailable: %s", exc)
             raise Problem(503, "the database does not answer", slug="database-unavailable") from None
-        answers = _clusters_health(executions)
+        answers = executions_health(executions)
         detailed = roles.can_view(request.user)
         items = []
         for execution in executions:
             ok, detail = answers[execution.key]
-            item = {"key": execution.key, "driver": execution.driver, "ok": ok}
-            if detailed:
-                item["detail"] = detail
-            items.append(item)
-        return Response(
-            {
-                "status": "ok" if all(item["ok"] for item in items) else "degraded",
-                "version": striv_version(),
-                "time": timezone.now().astimezone(UTC).isoformat().replace("+00:00", "Z"),
-                "database": {"ok": True},
-                "executions": items,
-            }
-        )
+            items.append({"key": execution.key, "driver": execution.driver, "ok": ok, "detail": detail})
+        body: dict[str, Any] = {
+            "status": "ok" if all(item["ok"] for item in items) else "degraded",
+            "time": timezone.now().astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "database": {"ok": True},
+        }
+        if detailed:  # the version and what runs where are for users, not for anyone who can reach the server
+            body["version"] = striv_version()
+            body["executions"] = items
+        return Response(body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,28 @@ from striv.core import keys
 from striv.core.validators import KEY_VALIDATOR
 from striv.drivers import DRIVERS, driver_class, driver_label, get_driver
 from striv.drivers.base import Driver
+from striv.secret import REDACTED, is_secret
+
+# A plain-text credential in a driver config is shown redacted, and so is a secret object: nobody reading an
+# execution needs its ciphertext, which would only let them paste it somewhere it gets decrypted.
+_CREDENTIAL_KEY = re.compile(r"token|password|secret|credential", re.IGNORECASE)
+
+
+def driver_config_redacted(config: Any) -> Any:
+    """Return ``config`` (walked, nested objects and arrays included) with every secret object and every non-empty
+    plain-text credential (a key naming a token, password, secret or credential) replaced by ``<redacted>``."""
+    if is_secret(config):
+        return REDACTED
+    if isinstance(config, dict):
+        return {
+            key: REDACTED
+            if isinstance(value, str) and value and _CREDENTIAL_KEY.search(str(key))
+            else driver_config_redacted(value)
+            for key, value in config.items()
+        }
+    if isinstance(config, list):
+        return [driver_config_redacted(item) for item in config]
+    return config
 
 
 class Execution(models.Model):
@@ -41,6 +64,10 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    def driver_config_shown(self) -> Any:
+        """The driver config as anyone may see it (UI, API): credentials and secrets redacted."""
+        return driver_config_redacted(self.driver_config)
 
     def get_driver_display(self) -> str:
         """The driver's label, as registered (the key itself for a driver no longer registered)."""

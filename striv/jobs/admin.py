@@ -131,6 +131,14 @@ class JobAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change) -> None:
         """Dimension values were stored by the service."""
 
+    # Django's admin wraps a POST in a transaction; the services keep their own short transactions, so that the
+    # cluster call of a save or delete holds no database lock.
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self._delete_view(request, object_id, extra_context)
+
     def delete_model(self, request, obj) -> None:
         services.job_delete(job=obj)
 

@@ -11,8 +11,6 @@ from typing import Any
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -157,7 +155,7 @@ class JobViewSet(viewsets.ModelViewSet):
     filterset_class = JobFilterSet
     ordering_fields = ORDERING_FIELDS
     ordering = ["name", "id"]
-    required_roles = {"evaluate": roles.VIEWER}
+    required_roles = {"evaluate": roles.OPERATOR}
     problem_statuses = {
         "bulk_partial_update": (),
         "update": (409, 412),
@@ -320,19 +318,17 @@ class JobViewSet(viewsets.ModelViewSet):
     def destroy(self, request, *args, **kwargs):
         job = self.get_object()
         expected = if_match_version(request, job.version)
-        with transaction.atomic():
-            locked = get_object_or_404(Job.objects.select_for_update().select_related("execution"), pk=job.pk)
-            if expected is not None and locked.version != expected:
-                raise stale(locked.version, f"job {job.pk} was saved by someone else since version {expected}")
-            try:
-                outcome = services.job_delete(job=locked)
-            except DjangoValidationError as exc:
-                raise Problem(
-                    409, " ".join(exc.messages), slug="cluster-refused", title="The cluster refused the request"
-                ) from None
+        try:
+            outcome = services.job_delete(job=job, expected_version=expected)
+        except services.StaleVersion as exc:
+            raise stale(exc.job.version, f"job {job.pk} was saved by someone else since version {expected}") from None
+        except DjangoValidationError as exc:
+            raise Problem(
+                409, " ".join(exc.messages), slug="cluster-refused", title="The cluster refused the request"
+            ) from None
         if outcome.status == PushOutcome.REMOVED:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return self._detail_response(locked, status.HTTP_202_ACCEPTED)
+        return self._detail_response(job, status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         operation_id="jobs_evaluate",

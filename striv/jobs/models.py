@@ -84,6 +84,9 @@ class Job(models.Model):
             raise ValidationError({"params": "Must be an object."})
         if not self.name or not self.name.strip():
             raise ValidationError({"name": "A job needs a name."})
+        if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in self.name):
+            # A newline or an escape sequence in a name would forge lines in logs and sync-jobs output.
+            raise ValidationError({"name": "A job name cannot hold control characters (newlines, tabs, escapes)."})
 
 
 class JobValue(models.Model):

@@ -8,19 +8,22 @@ in push mode (what the cluster gets); both use the same layers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from striv.dimensions.models import DimensionValue
 from striv.drivers.base import DriverError, RunNowResult
 from striv.executions.models import Execution
 from striv.jobs.layers import job_layers, job_values
 from striv.jobs.models import Job, JobValue
+from striv.jobs.redaction import driver_error_redact, job_redactor
 from striv.jobs.rendering import JobRenderError, desired_hash, layers_render
-from striv.jobs.sync import PushOutcome, job_remove, jobs_sync, push_in_save
+from striv.jobs.sync import PUSH_LEASE, PushOutcome, job_remove, jobs_sync, push_in_save, sync_label
 from striv.templating import Layer, RenderError
 
 
@@ -66,10 +69,10 @@ def job_values_check(values: Iterable[DimensionValue]) -> list[DimensionValue]:
     return result
 
 
-def _job_store(job: Job, *, values: list[DimensionValue]) -> Sequence[Layer]:
-    """Render ``job`` in preview mode, store it with its values and return its layers (for the push).
+def _job_prepare(job: Job, *, values: list[DimensionValue]) -> Sequence[Layer]:
+    """Render ``job`` in preview mode, set its spec, hash and sync status, check it, and return its layers.
 
-    Raises JobRenderError when it does not render, ValidationError when a field is invalid.
+    Writes nothing. Raises JobRenderError when it does not render, ValidationError when a field is invalid.
     """
     layers = job_layers(execution=job.execution, values=values, params=job.params)
     try:
@@ -83,7 +86,15 @@ def _job_store(job: Job, *, values: list[DimensionValue]) -> Sequence[Layer]:
     elif job.sync_status == Job.SyncStatus.OUT_OF_SYNC:
         job.sync_status = Job.SyncStatus.IN_SYNC
     job.full_clean(exclude=["values"])
-    job.save()
+    return layers
+
+
+def _needs_push(job: Job) -> bool:
+    return not (job.spec_hash == job.pushed_hash and job.sync_status == Job.SyncStatus.IN_SYNC)
+
+
+def _values_store(job: Job, values: Iterable[DimensionValue]) -> None:
+    values = list(values)
     JobValue.objects.filter(job=job).exclude(value__in=values).delete()
     existing = set(JobValue.objects.filter(job=job).values_list("value_id", flat=True))
     JobValue.objects.bulk_create(
@@ -93,10 +104,16 @@ def _job_store(job: Job, *, values: list[DimensionValue]) -> Sequence[Layer]:
             if value.pk not in existing
         ]
     )
-    return layers
 
 
-@transaction.atomic
+# The fields a save writes; the sync fields belong to push_in_save and the sync passes.
+_SAVED_FIELDS = ["name", "execution", "params", "spec", "spec_hash", "sync_status", "version", "next_sync_at"]
+
+
+def _refused(message: str) -> ValidationError:
+    return ValidationError({"__all__": ValidationError(f"The cluster refused the job: {message}", code="refused")})
+
+
 def job_create(
     *,
     name: str,
@@ -107,54 +124,154 @@ def job_create(
 ) -> JobSaved:
     """Create a job: render, store, then push it to its cluster.
 
-    Raises JobRenderError (a ValidationError carrying the RenderError) when it does not render, ValidationError for
-    invalid fields or, when the cluster refuses the job, with the cluster's message; either way nothing is saved.
-    When the cluster cannot be reached the job is saved with sync status ``pending``. Returns the job and the
-    outcome of its push.
+    The job is stored in a short transaction and pushed after it commits, so the cluster call holds no lock; when
+    the cluster refuses it, the job is deleted again. Raises JobRenderError (a ValidationError carrying the
+    RenderError) when it does not render, ValidationError for invalid fields or, when the cluster refuses the job,
+    with the cluster's message; either way nothing is kept. When the cluster cannot be reached the job is saved
+    with sync status ``pending``. Returns the job and the outcome of its push.
     """
     values = job_values_check(values)
     job = Job(name=name, execution=execution, params=params or {})
-    layers = _job_store(job, values=values)
-    outcome = push_in_save(job, layers) if push else PushOutcome(PushOutcome.SKIPPED)
+    layers = _job_prepare(job, values=values)
+    if push and _needs_push(job):
+        job.next_sync_at = timezone.now() + PUSH_LEASE
+    with transaction.atomic():
+        job.save(force_insert=True)
+        _values_store(job, values)
+    if not push:
+        return JobSaved(job, PushOutcome(PushOutcome.SKIPPED))
+    outcome = push_in_save(job, layers)
+    if outcome.status == PushOutcome.FAILED:
+        Job.objects.filter(pk=job.pk, version=job.version).delete()
+        raise _refused(outcome.message)
+    job.refresh_from_db()
     return JobSaved(job, outcome)
 
 
-@transaction.atomic
 def job_update(*, job: Job, changes: JobChanges, expected_version: int | None = None, push: bool = True) -> JobSaved:
     """Apply ``changes`` to ``job``, re-render it and push it when its spec changed.
 
     With ``expected_version`` the update is refused with StaleVersion when the stored version differs (optimistic
-    concurrency); without it the last writer wins. Raises JobRenderError or ValidationError when the result does not
-    render, is invalid or the cluster refuses it (nothing changes then). Returns the job as stored and the outcome.
+    concurrency); without it the last writer wins. The new version is stored by a conditional update in a short
+    transaction, then pushed outside it; a refusal restores the previous version. Raises JobRenderError or
+    ValidationError when the result does not render, is invalid or the cluster refuses it (nothing changes then).
+    Returns the job as stored and the outcome.
     """
-    locked = Job.objects.select_for_update().select_related("execution").get(pk=job.pk)
-    if expected_version is not None and locked.version != expected_version:
-        raise StaleVersion(locked, expected_version)
+    for _ in range(5):
+        saved = _job_update_once(job=job, changes=changes, expected_version=expected_version, push=push)
+        if saved is not None:
+            return saved
+    current = Job.objects.get(pk=job.pk)
+    raise StaleVersion(current, current.version)
+
+
+def _job_update_once(*, job: Job, changes: JobChanges, expected_version: int | None, push: bool) -> JobSaved | None:
+    """One attempt of job_update; None when a save without ``expected_version`` lost a race and should retry."""
+    before = Job.objects.select_related("execution").get(pk=job.pk)
+    if expected_version is not None and before.version != expected_version:
+        raise StaleVersion(before, expected_version)
+    before_values = job_values(before)
+    draft = Job.objects.select_related("execution").get(pk=job.pk)
     if changes.name is not None:
-        locked.name = changes.name
+        draft.name = changes.name
     if changes.execution is not None:
-        locked.execution = changes.execution
+        draft.execution = changes.execution
     if changes.params is not None:
-        locked.params = changes.params
-    values = job_values_check(changes.values) if changes.values is not None else job_values(locked)
-    locked.version += 1  # the row is locked, so this cannot race
-    layers = _job_store(locked, values=values)
-    outcome = push_in_save(locked, layers) if push else PushOutcome(PushOutcome.SKIPPED)
-    locked.refresh_from_db()
-    return JobSaved(locked, outcome)
+        draft.params = changes.params
+    values = job_values_check(changes.values) if changes.values is not None else before_values
+    layers = _job_prepare(draft, values=values)
+    draft.version = before.version + 1
+    if push and _needs_push(draft):
+        draft.next_sync_at = timezone.now() + PUSH_LEASE
+    with transaction.atomic():
+        # The version check and the write are one statement, so two saves of one version cannot both win.
+        stored = (
+            Job.objects.filter(pk=draft.pk, version=before.version)
+            .exclude(sync_status=Job.SyncStatus.DELETING)
+            .update(modified=timezone.now(), **_fields(draft))
+        )
+        if stored:
+            _values_store(draft, values)
+    if not stored:
+        current = Job.objects.get(pk=job.pk)
+        if current.sync_status == Job.SyncStatus.DELETING:
+            raise ValidationError("The job is being deleted.", code="deleting")
+        if expected_version is not None:
+            raise StaleVersion(current, expected_version)
+        return None
+    outcome = push_in_save(draft, layers) if push else PushOutcome(PushOutcome.SKIPPED)
+    if outcome.status == PushOutcome.FAILED:
+        with transaction.atomic():
+            restored = Job.objects.filter(pk=draft.pk, version=draft.version).update(
+                modified=before.modified, **_fields(before)
+            )
+            if restored:
+                _values_store(before, before_values)
+        raise _refused(outcome.message)
+    draft.refresh_from_db()
+    return JobSaved(draft, outcome)
 
 
-@transaction.atomic
-def job_delete(*, job: Job) -> PushOutcome:
+def _fields(job: Job) -> dict[str, Any]:
+    return {
+        (f"{name}_id" if name == "execution" else name): getattr(job, f"{name}_id" if name == "execution" else name)
+        for name in _SAVED_FIELDS
+    }
+
+
+def job_delete(*, job: Job, expected_version: int | None = None) -> PushOutcome:
     """Remove a job from its cluster (purged) and from striv.
 
-    When the cluster cannot be reached the job is kept with sync status ``deleting`` and removed by a later sync.
-    Raises ValidationError when the cluster refuses (e.g. permission denied); the job is then kept as it was.
+    The job is first marked ``deleting`` by a conditional update (refused with StaleVersion when
+    ``expected_version`` differs from the stored one); the cluster is then called outside any transaction. When the
+    cluster cannot be reached the job is kept with sync status ``deleting`` and removed by a later sync. Raises
+    ValidationError when the cluster refuses (e.g. permission denied); the job is then restored as it was.
     """
-    outcome = job_remove(job)
+    before = Job.objects.select_related("execution").get(pk=job.pk)
+    if expected_version is not None and before.version != expected_version:
+        raise StaleVersion(before, expected_version)
+    if before.sync_status != Job.SyncStatus.DELETING:
+        claimed = Job.objects.filter(pk=before.pk, version=before.version, sync_status=before.sync_status).update(
+            sync_status=Job.SyncStatus.DELETING
+        )
+        if not claimed:
+            current = Job.objects.get(pk=before.pk)
+            raise StaleVersion(current, before.version)
+    outcome = job_remove(before)
     if outcome.status == PushOutcome.REMOVED:
-        job.delete()
+        Job.objects.filter(pk=before.pk).delete()
+    elif outcome.status == PushOutcome.FAILED:
+        if before.sync_status != Job.SyncStatus.DELETING:
+            Job.objects.filter(pk=before.pk, sync_status=Job.SyncStatus.DELETING).update(sync_status=before.sync_status)
+        raise ValidationError(f"The cluster refused to remove the job: {outcome.message}", code="refused")
+    else:
+        job.refresh_from_db()
     return outcome
+
+
+def jobs_run_now(*, jobs: Sequence[Job], workers: int = 8) -> list[tuple[Job, RunNowResult | DriverError]]:
+    """Start a run of each of ``jobs`` at once, ``workers`` cluster calls at a time, outside any transaction.
+
+    Jobs whose cluster copy is out of date are pushed first (one sync pass); a job whose push fails gets that
+    failure. Returns each job with its RunNowResult or DriverError, in the order given.
+    """
+    stale = [job for job in jobs if job.sync_status != Job.SyncStatus.IN_SYNC]
+    failed: dict[str, str] = {}
+    if stale:
+        report = jobs_sync(jobs=Job.objects.filter(pk__in=[job.pk for job in stale]), workers=workers)
+        failed = dict(report.failed)
+
+    def run(job: Job) -> RunNowResult | DriverError:
+        reason = failed.get(sync_label(job))
+        if reason is not None:
+            return DriverError(f"the job could not be pushed before running it: {reason}", retryable=True)
+        try:
+            return job.execution.get_driver().run_now(job_id=str(job.pk))
+        except DriverError as exc:
+            return driver_error_redact(exc, job_redactor(job=job))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs) or 1))) as pool:
+        return list(zip(jobs, pool.map(run, jobs), strict=True))
 
 
 def job_run_now(*, job: Job) -> RunNowResult:
@@ -166,4 +283,7 @@ def job_run_now(*, job: Job) -> RunNowResult:
         report = jobs_sync(jobs=Job.objects.filter(pk=job.pk))
         if report.failed:
             raise DriverError(f"the job could not be pushed before running it: {report.failed[0][1]}", retryable=True)
-    return job.execution.get_driver().run_now(job_id=str(job.pk))
+    try:
+        return job.execution.get_driver().run_now(job_id=str(job.pk))
+    except DriverError as exc:
+        raise driver_error_redact(exc, job_redactor(job=job)) from None

@@ -1,7 +1,8 @@
 """Pushing jobs to their clusters: the push of a save, sync passes (sync-jobs, the refresher), retries with backoff.
 
 No cluster call happens while a row is locked by a sync pass: rendering and database writes run in the calling
-thread, cluster calls in a pool, and each outcome is written only if the job was not saved again meanwhile.
+thread, cluster calls in a pool, and each outcome is written only if the job was not saved again meanwhile. Every
+message from a cluster is cleaned of the job's secrets (``jobs.redaction``) before it is stored, logged or returned.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from functools import partial
 from itertools import groupby
 from typing import Any, ClassVar
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -26,6 +26,7 @@ from striv.dimensions.models import DimensionValue
 from striv.drivers.base import Driver, DriverError
 from striv.jobs.layers import LayerSource, job_layers
 from striv.jobs.models import Job
+from striv.jobs.redaction import driver_error_redact, job_redactor
 from striv.jobs.rendering import layers_render
 from striv.templating import Layer, RenderError
 
@@ -92,46 +93,61 @@ SYNC_FIELDS = [
 ]
 
 
-def push_in_save(job: Job, layers: Sequence[Layer]) -> PushOutcome:
-    """Push a job being saved, rendered from ``layers`` in push mode (the save's second and last rendering).
+# A save that is about to push keeps sync passes away from its job for this long (their due-only passes skip it),
+# so that they do not push the same spec at the same time; a process that dies mid-push loses only this delay.
+PUSH_LEASE = timedelta(minutes=2)
 
-    A refusal raises ValidationError (rolling the save back); an unreachable cluster leaves the push pending.
+
+def push_in_save(job: Job, layers: Sequence[Layer]) -> PushOutcome:
+    """Push a job just saved, rendered from ``layers`` in push mode (the save's second and last rendering).
+
+    Called outside any transaction: the cluster call holds no lock. A refusal (or a push-mode render failure) is
+    returned as FAILED and recorded nowhere, so that the caller can undo its save; an unreachable cluster leaves the
+    push pending. The outcome is written only if the job was not saved again meanwhile (same version).
     """
     if job.spec_hash == job.pushed_hash and job.sync_status == Job.SyncStatus.IN_SYNC:
         return PushOutcome(PushOutcome.UNCHANGED)
-    rendered = layers_render(execution=job.execution, layers=layers, mode="push")
     try:
+        rendered = layers_render(execution=job.execution, layers=layers, mode="push")
         result = job.execution.get_driver().push(
             job_id=str(job.pk), name=job.name, spec=rendered.spec, meta=job_meta(job)
         )
+    except RenderError as exc:
+        return PushOutcome(PushOutcome.FAILED, job_redactor(job=job, layers=layers).text(str(exc)))
     except DriverError as exc:
+        exc = driver_error_redact(exc, job_redactor(job=job, layers=layers))
         if not exc.retryable:
-            raise ValidationError(
-                {"__all__": ValidationError(f"The cluster refused the job: {exc.message}", code="refused")}
-            ) from None
+            return PushOutcome(PushOutcome.FAILED, exc.message)
         logger.warning("push of job %s left pending: %s", job.pk, exc.message)
         outcome = _push_failed(job, exc)
     else:
         outcome = _push_succeeded(job, job.spec_hash, result.changed, templating.secret_texts(layers))
-    job.save(update_fields=SYNC_FIELDS)
+    Job.objects.filter(pk=job.pk, version=job.version).exclude(sync_status=Job.SyncStatus.DELETING).update(
+        **{f: getattr(job, f) for f in SYNC_FIELDS}
+    )
     return outcome
 
 
 def job_remove(job: Job) -> PushOutcome:
-    """Remove ``job`` from its cluster; when the cluster cannot be reached, mark it ``deleting`` for a later sync.
+    """Remove ``job`` (already marked ``deleting`` by the caller) from its cluster, outside any transaction.
 
-    Returns REMOVED or PENDING; raises ValidationError when the cluster refuses (the job is then left as it was).
+    Returns REMOVED (the caller deletes the row), PENDING (the cluster cannot be reached: the job stays ``deleting``
+    for a later sync, with the reason and a backoff) or FAILED with the cluster's refusal (nothing recorded here).
     """
     try:
         job.execution.get_driver().remove(job_id=str(job.pk))
     except DriverError as exc:
+        exc = driver_error_redact(exc, job_redactor(job=job))
         if not exc.retryable:
-            raise ValidationError(f"The cluster refused to remove the job: {exc.message}", code="refused") from None
+            return PushOutcome(PushOutcome.FAILED, exc.message)
+        job.sync_attempts += 1
+        Job.objects.filter(pk=job.pk, sync_status=Job.SyncStatus.DELETING).update(
+            sync_error=exc.message,
+            sync_attempts=job.sync_attempts,
+            next_sync_at=timezone.now() + backoff(job.sync_attempts),
+        )
         job.sync_status = Job.SyncStatus.DELETING
         job.sync_error = exc.message
-        job.sync_attempts += 1
-        job.next_sync_at = timezone.now() + backoff(job.sync_attempts)
-        job.save(update_fields=["sync_status", "sync_error", "sync_attempts", "next_sync_at"])
         return PushOutcome(PushOutcome.PENDING, exc.message)
     return PushOutcome(PushOutcome.REMOVED)
 
@@ -201,10 +217,12 @@ def jobs_sync(
             report.unchanged += 1
         else:
             to_push.append((job, values))
+    memo: dict[str, str] = {}  # decrypted secrets, for cleaning this pass's messages
     for job, result, secrets in _render_for_push(to_push):
         if isinstance(result, RenderError):
-            report.failed.append((_label(job), str(result)))
-            Job.objects.filter(pk=job.pk).update(sync_status=Job.SyncStatus.FAILED, sync_error=str(result))
+            reason = job_redactor(job=job, ciphertexts=secrets, memo=memo).text(str(result))
+            report.failed.append((sync_label(job), reason))
+            Job.objects.filter(pk=job.pk).update(sync_status=Job.SyncStatus.FAILED, sync_error=reason)
             continue
         driver = drivers.setdefault(job.execution_id, job.execution.get_driver())
         call = partial(driver.push, job_id=str(job.pk), name=job.name, spec=result, meta=job_meta(job))
@@ -221,8 +239,12 @@ def jobs_sync(
         if progress:
             results = progress(results, len(tasks))
         pending: list[tuple[_Task, Any]] = []
-        for item in results:
-            pending.append(item)
+        for task, outcome in results:
+            if isinstance(outcome, DriverError):  # a cluster's message may quote the job's secrets
+                outcome = driver_error_redact(
+                    outcome, job_redactor(job=task.job, ciphertexts=task.secrets or (), memo=memo)
+                )
+            pending.append((task, outcome))
             if len(pending) >= 200:
                 _sync_record_many(pending, report)
                 pending = []
@@ -261,7 +283,8 @@ def _sync_record_many(items: list[tuple[_Task, Any]], report: SyncReport) -> Non
         bulkwrite.rows_update(Job, pushed, ["pushed_hash"], differ=["spec_hash"], exclude=not_deleting)
 
 
-def _label(job: Job) -> str:
+def sync_label(job: Job) -> str:
+    """How a sync report names a job in its failures."""
     return f"{job.name} ({job.pk})"
 
 
@@ -293,14 +316,14 @@ def _sync_outcome(task: _Task, result: Any, report: SyncReport) -> str:
     job = task.job
     if task.kind == "remove":
         if isinstance(result, DriverError):
-            report.failed.append((_label(job), result.message))
+            report.failed.append((sync_label(job), result.message))
             _push_failed(job, result)
             job.sync_status = Job.SyncStatus.DELETING
             return "remove_failed"
         report.removed += 1
         return "removed"
     if isinstance(result, DriverError):
-        report.failed.append((_label(job), result.message))
+        report.failed.append((sync_label(job), result.message))
         _push_failed(job, result)
         if not result.retryable:
             job.sync_status = Job.SyncStatus.FAILED

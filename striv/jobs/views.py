@@ -127,12 +127,11 @@ def job_bulk(request: HttpRequest) -> HttpResponse:
         return render_page(request, "jobs/job_bulk_confirm.html", "jobs/partials/bulk_confirm.html", context)
     if action == "run":
         started, failed = 0, []
-        for job in jobs:
-            try:
-                services.job_run_now(job=job)
+        for job, result in services.jobs_run_now(jobs=jobs):
+            if isinstance(result, DriverError):
+                failed.append(f"{job.name}: {result.message}")
+            else:
                 started += 1
-            except DriverError as exc:
-                failed.append(f"{job.name}: {exc.message}")
         if started:
             messages.success(request, f"Started {started} run{'s' if started != 1 else ''}.")
         for failure in failed:

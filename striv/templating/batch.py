@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from striv.templating import jsonnet
+from striv.templating import jsonnet, sandbox
 from striv.templating.errors import RenderError
 from striv.templating.layers import Layer, Rendered
 from striv.templating.merge import MergeCache
@@ -113,6 +113,14 @@ def _chunk_render(
         return
     try:
         specs = jsonnet.evaluate_batch(template, [prepared.params_json for _, prepared in chunk], execution_key)
+    except sandbox.LimitExceeded:
+        # Some job runs long or big: alone, each job gets its own limits, and only the culprits reach them.
+        for index, prepared in chunk:
+            try:
+                results[index] = prepared.rendered(jsonnet.evaluate(template, prepared.params_json, execution_key))
+            except RenderError as exc:
+                results[index] = exc
+        return
     except RuntimeError:
         # Some job in the chunk fails; halves that evaluate cleanly keep their speed, the rest narrow down to it.
         logger.debug("execution %s: a chunk of %d jobs failed to render, splitting it", execution_key, len(chunk))

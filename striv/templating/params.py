@@ -39,14 +39,27 @@ def _secret_check(value: Mapping, layer: str, path: str) -> dict:
     )
 
 
+# Templates hold numbers as doubles: integers past 2^53 would change silently on the way to the cluster.
+MAX_SAFE_INTEGER = 2**53
+
+
 def _json_copy(value: Any, layer: str, path: str) -> tuple[Any, bool]:
     """Return a fresh copy of ``value`` as plain JSON data and whether it holds a secret.
 
     Raises RenderError naming ``layer`` and ``path`` for anything that is not JSON data.
     """
     kind = type(value)
-    if kind is str or kind is bool or kind is int or value is None:
+    if kind is str or kind is bool or value is None:
         return value, False
+    if kind is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return value, False
+        raise RenderError(
+            f"param {path} in layer {layer} is {value}, beyond what templates can hold exactly (integers up to "
+            f"2^53 = {MAX_SAFE_INTEGER:,} either way; write larger ones as strings)",
+            layer=layer,
+            param=path,
+        )
     if kind is float:
         if not math.isfinite(value):
             raise RenderError(
@@ -69,7 +82,7 @@ def _json_copy(value: Any, layer: str, path: str) -> tuple[Any, bool]:
                     param=path,
                 )
             item_kind = type(item)
-            if item_kind is str or item_kind is int or item_kind is bool or item is None:
+            if item_kind is str or item_kind is bool or item is None:
                 out[key] = item
             else:
                 out[key], found = _json_copy(item, layer, f"{path}.{key}")
@@ -85,7 +98,9 @@ def _json_copy(value: Any, layer: str, path: str) -> tuple[Any, bool]:
         return out_list, secret
     # Subclasses (IntEnum, str enums) serialize as their base JSON type.
     if isinstance(value, bool | int | str):
-        return (bool(value) if isinstance(value, bool) else int(value) if isinstance(value, int) else str(value)), False
+        if isinstance(value, bool):
+            return bool(value), False
+        return (_json_copy(int(value), layer, path)[0] if isinstance(value, int) else str(value)), False
     if isinstance(value, float):
         return _json_copy(float(value), layer, path)
     raise RenderError(
@@ -158,7 +173,7 @@ def layer_expand(params: Mapping[str, Any], layer: str) -> tuple[dict, bool]:
     for key, raw in params.items():
         parts = _key_parts(key, layer)
         kind = type(raw)
-        if kind is str or kind is int or kind is bool or raw is None:
+        if kind is str or kind is bool or raw is None:
             value = raw
         else:
             value, found = _json_copy(raw, layer, key)

@@ -329,10 +329,10 @@ def test_unknown_api_urls_and_methods_are_problems(operator):
 # --- evaluate ----------------------------------------------------------------------------------------------------
 
 
-def test_evaluate_previews_without_saving(estate, viewer, encryption_key):
+def test_evaluate_previews_without_saving(estate, operator, encryption_key):
     secret = keys.encrypt("hunter2")
     body = {"execution": "greeter", "dimensions": {"customer": "acme"}, "params": {"env.TOKEN": secret}}
-    response = viewer.post("/api/jobs/evaluate", body, format="json")
+    response = operator.post("/api/jobs/evaluate", body, format="json")
     assert response.status_code == 200, response.json()
     result = response.json()
     assert result["spec"]["TaskGroups"][0]["Tasks"][0]["Config"]["args"] == ["hi acme"]
@@ -354,8 +354,8 @@ def test_evaluate_reports_the_same_errors_as_create(estate, operator, changes):
     assert evaluated["errors"] == created["errors"]
 
 
-def test_evaluate_rejects_unknown_fields(estate, viewer):
-    problem = assert_problem(viewer.post("/api/jobs/evaluate", {**BODY, "id": "x"}, format="json"), 400)
+def test_evaluate_rejects_unknown_fields(estate, operator):
+    problem = assert_problem(operator.post("/api/jobs/evaluate", {**BODY, "id": "x"}, format="json"), 400)
     assert problem["errors"][0]["field"] == "id"
 
 
@@ -444,3 +444,31 @@ def test_delete_on_a_live_cluster_removes_the_job(live, operator, nomad):
     assert not Job.objects.filter(pk=job["id"]).exists()
     assert f"striv-{job['id']}" not in nomad.jobs
     assert_problem(operator.get(f"/api/jobs/{job['id']}"), 404)
+
+
+# --- limits ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [65, 5000])
+def test_json_nested_past_the_limit_is_a_400_naming_the_path(estate, operator, depth):
+    nested = "[" * depth + "]" * depth
+    body = '{"name": "deep", "execution": "greeter", "params": {"env": {"X": ' + nested + "}}}"
+    response = operator.post("/api/jobs", body, content_type="application/json")
+    problem = assert_problem(response, 400)
+    assert "nested deeper than 64 levels at params.env.X" + "[0]" * 60 in json.dumps(problem)
+    assert not Job.objects.exists()
+
+
+def test_meta_that_is_not_an_object_of_strings_is_a_render_error_in_the_preview(estate, operator):
+    estate.execution.payload_template = "{ Type: 'batch', Meta: params.meta, TaskGroups: [] }"
+    estate.execution.save()
+    for meta in ([1, 2], {"owner": 7}):
+        body = {**BODY, "params": {"meta": meta}}
+        evaluated = assert_problem(operator.post("/api/jobs/evaluate", body, format="json"), 400)
+        assert "Meta" in json.dumps(evaluated)
+        assert_problem(create(operator, params={"meta": meta}), 400)
+    assert not Job.objects.exists()
+
+
+def test_evaluate_is_for_operators(estate, viewer):
+    assert_problem(viewer.post("/api/jobs/evaluate", BODY, format="json"), 403)

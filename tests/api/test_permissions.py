@@ -36,7 +36,7 @@ MATRIX = [
     ("put", "/api/jobs/{id}", OPERATOR, JOB_BODY),
     ("patch", "/api/jobs/{id}", OPERATOR, {"name": "renamed"}),
     ("delete", "/api/jobs/{id}", OPERATOR, None),
-    ("post", "/api/jobs/evaluate", VIEWER, JOB_BODY),
+    ("post", "/api/jobs/evaluate", OPERATOR, JOB_BODY),
     ("post", "/api/jobs/{id}/run-now", OPERATOR, None),
     ("get", "/api/jobs/{id}/plan", VIEWER, None),
     ("get", "/api/runs", VIEWER, None),

@@ -97,3 +97,16 @@ def test_create_login_prints_a_fresh_password_each_time(out):
     assert first_password != password
     user = get_user_model().objects.get(username="admin")
     assert user.is_superuser and user.check_password(password) and not user.check_password(first_password)
+
+
+def test_generate_key_writes_a_file_only_its_owner_can_read(tmp_path):
+    import stat
+
+    from django.core.management.base import CommandError
+
+    target = tmp_path / "key.pem"
+    call_command("generate-key", "--output", str(target), stdout=io.StringIO())
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+    with pytest.raises(CommandError, match="never overwritten"):
+        call_command("generate-key", "--output", str(target), stdout=io.StringIO())

@@ -312,3 +312,26 @@ def test_plan_redacts_the_secret_the_cluster_still_holds_after_it_was_replaced(n
     plan = job_plan.job_plan(job=job)
     assert plan.changed and "TOKEN" in plan.diff_text
     assert old not in plan.diff_text and new not in plan.diff_text
+
+
+def test_refused_update_restores_name_values_and_version(nomad, nomad_estate):
+    job = nomad_estate.job("acme", push=True)
+    before = (job.name, job.version, job.spec_hash, set(job.values.values_list("key", flat=True)))
+    with pytest.raises(ValidationError, match="Missing job task groups"):
+        services.job_update(
+            job=job,
+            changes=services.JobChanges(
+                name="renamed", values=[nomad_estate.globex], execution=_broken_copy(nomad_estate.execution)
+            ),
+        )
+    job.refresh_from_db()
+    assert (job.name, job.version, job.spec_hash, set(job.values.values_list("key", flat=True))) == before
+    assert job.sync_status == Job.SyncStatus.IN_SYNC
+
+
+def _broken_copy(execution):
+    return ExecutionFactory(
+        key="broken",
+        driver_config=execution.driver_config,
+        payload_template="{ Type: 'batch', Periodic: { Spec: params.cron }, TaskGroups: [] }",
+    )

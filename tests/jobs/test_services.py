@@ -152,3 +152,11 @@ def test_jobs_render_many_matches_single_renders_and_isolates_failures(estate):
     by_name = {job.name: result for job, result in results.items()}
     assert by_name["ok"][1] == ok.spec_hash
     assert "bad key" in str(by_name["other"])
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "tab\there", "escape \x1b[31mred", "nul\x00", "c1\x85"])
+def test_job_names_refuse_control_characters(estate, name):
+    with pytest.raises(ValidationError) as info:
+        services.job_create(name=name, execution=estate.execution, params={}, push=False)
+    assert "control characters" in str(info.value.message_dict["name"])
+    assert not Job.objects.exists()

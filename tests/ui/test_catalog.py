@@ -81,3 +81,17 @@ def test_used_by_link_leads_to_the_jobs_of_that_value(viewer_client, job):
     assert [j.name for j, _ in response.context["rows"]] == ["acme nightly"]
     response = viewer_client.get("/jobs/?dimension=customer:globex")
     assert response.context["rows"] == []
+
+
+def test_execution_page_shows_no_credential_or_ciphertext_to_viewers(viewer_client, db, encryption_key):
+    from striv.core import keys
+    from tests.factories import ExecutionFactory
+
+    sealed = keys.encrypt("nomad-token")
+    ExecutionFactory(key="plain", driver_config={"address": "http://127.0.0.1:9", "token": "s.cleartext-token"})
+    ExecutionFactory(key="sealed", driver_config={"address": "http://127.0.0.1:9", "token": sealed})
+    for key in ("plain", "sealed"):
+        for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+            page = viewer_client.get(f"/executions/{key}/", **headers).content.decode()
+            assert "s.cleartext-token" not in page and sealed["encrypted"] not in page
+            assert "&lt;redacted&gt;" in page

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, pagination, parsers, permissions
 
-from striv.core import roles
+from striv.core import jsondepth, roles
 
 _ROLE_CHECKS = {roles.VIEWER: roles.can_view, roles.OPERATOR: roles.can_operate, roles.ADMIN: roles.can_admin}
 
@@ -59,16 +59,26 @@ def _no_constant(text: str) -> float:
 
 
 class StrictJSONParser(parsers.JSONParser):
-    """JSON bodies only, refusing NaN, Infinity and numbers too large for a float (databases cannot store them)."""
+    """JSON bodies only, refusing NaN, Infinity and numbers too large for a float (databases cannot store them), and
+    bodies nested deeper than ``jsondepth.MAX_DEPTH`` (naming the path where they get too deep)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = stream.read().decode(encoding) if stream is not None else ""
-            return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+            data = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        except RecursionError:
+            data, path = None, jsondepth.too_deep_text(text) or "(the body)"
+        else:
+            path = jsondepth.too_deep(data)
+        if path is not None:
+            raise exceptions.ParseError(
+                f"JSON parse error - nested deeper than {jsondepth.MAX_DEPTH} levels at {path}"
+            ) from None
+        return data
 
 
 class CursorPagination(pagination.CursorPagination):

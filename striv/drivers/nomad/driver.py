@@ -217,6 +217,11 @@ class NomadDriver(Driver):
             raw=response,
         )
 
+    @classmethod
+    def plan_text(cls, raw: Mapping[str, Any]) -> str:
+        """Nomad's structured plan diff (the ``Diff`` of a plan answer) as text."""
+        return diff_text(raw.get("Diff") or {})
+
     def health(self) -> Health:
         """The leader, the servers' version, and whether the token may read jobs in the namespace.
 

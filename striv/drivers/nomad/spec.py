@@ -42,6 +42,15 @@ def spec_validate(spec: Mapping[str, Any]) -> None:
     job_type = spec.get("Type", "batch")
     if job_type not in ("batch", "sysbatch", "service", "system"):
         raise SpecError(f"Type: invalid job type {job_type!r}", field="Type")
+    # striv merges its own keys into Meta: anything but an object of strings would fail there, and Nomad refuses
+    # non-string values anyway.
+    job_meta = spec.get("Meta")
+    if job_meta is not None:
+        if not isinstance(job_meta, Mapping):
+            raise SpecError("Meta must be an object of strings", field="Meta")
+        for key, value in job_meta.items():
+            if not isinstance(value, str):
+                raise SpecError(f"Meta.{key} must be a string, got {type(value).__name__}", field=f"Meta.{key}")
     periodic = spec.get("Periodic")
     if periodic is not None:
         if not isinstance(periodic, Mapping):
