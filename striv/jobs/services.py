@@ -7,6 +7,7 @@ in push mode (what the cluster gets); both use the same layers.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -144,7 +145,6 @@ def job_create(
     if outcome.status == PushOutcome.FAILED:
         Job.objects.filter(pk=job.pk, version=job.version).delete()
         raise _refused(outcome.message)
-    job.refresh_from_db()
     return JobSaved(job, outcome)
 
 
@@ -171,7 +171,9 @@ def _job_update_once(*, job: Job, changes: JobChanges, expected_version: int | N
     if expected_version is not None and before.version != expected_version:
         raise StaleVersion(before, expected_version)
     before_values = job_values(before)
-    draft = Job.objects.select_related("execution").get(pk=job.pk)
+    # The new version starts as a copy of the stored one (its own state, so the two stay apart).
+    draft = copy.copy(before)
+    draft._state = copy.copy(before._state)
     if changes.name is not None:
         draft.name = changes.name
     if changes.execution is not None:
@@ -183,12 +185,13 @@ def _job_update_once(*, job: Job, changes: JobChanges, expected_version: int | N
     draft.version = before.version + 1
     if push and _needs_push(draft):
         draft.next_sync_at = timezone.now() + PUSH_LEASE
+    draft.modified = timezone.now()
     with transaction.atomic():
         # The version check and the write are one statement, so two saves of one version cannot both win.
         stored = (
             Job.objects.filter(pk=draft.pk, version=before.version)
             .exclude(sync_status=Job.SyncStatus.DELETING)
-            .update(modified=timezone.now(), **_fields(draft))
+            .update(modified=draft.modified, **_fields(draft))
         )
         if stored:
             _values_store(draft, values)
@@ -208,7 +211,8 @@ def _job_update_once(*, job: Job, changes: JobChanges, expected_version: int | N
             if restored:
                 _values_store(before, before_values)
         raise _refused(outcome.message)
-    draft.refresh_from_db()
+    # ``draft`` holds what was stored and what the push recorded (push_in_save reads the job again when a later
+    # save overtook it), so the answer needs no read back.
     return JobSaved(draft, outcome)
 
 

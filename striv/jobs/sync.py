@@ -122,9 +122,14 @@ def push_in_save(job: Job, layers: Sequence[Layer]) -> PushOutcome:
         outcome = _push_failed(job, exc)
     else:
         outcome = _push_succeeded(job, job.spec_hash, result.changed, templating.secret_texts(layers))
-    Job.objects.filter(pk=job.pk, version=job.version).exclude(sync_status=Job.SyncStatus.DELETING).update(
-        **{f: getattr(job, f) for f in SYNC_FIELDS}
+    written = (
+        Job.objects.filter(pk=job.pk, version=job.version)
+        .exclude(sync_status=Job.SyncStatus.DELETING)
+        .update(**{f: getattr(job, f) for f in SYNC_FIELDS})
     )
+    if not written:
+        # Saved again (or being deleted) meanwhile: what the caller holds is no longer the stored job.
+        job.refresh_from_db()
     return outcome
 
 
