@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import socket
-import socketserver
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.emulators.http import LocalHandler, LocalServer
 from tests.emulators.nomad.api import _Api
 from tests.emulators.nomad.exchange import _Request, _Response
 
@@ -34,36 +33,19 @@ class LoggedRequest(NamedTuple):
     response: Any
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LocalServer):
     def __init__(self, address: tuple[str, int], emulator: NomadEmulator):
         self.emulator = emulator
         super().__init__(address, _Handler)
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host name (socket.getfqdn), which can stall; 127.0.0.1 needs none.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[0], self.server_address[1]
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalHandler):
     """Turns HTTP/1.1 requests into `_Request`s for the emulator and writes its `_Response`s back."""
 
-    protocol_version = "HTTP/1.1"
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-        logger.debug("%s " + format, self.address_string(), *args)
 
     def setup(self) -> None:
         super().setup()
-        # Headers and body go out in separate writes; without this, delayed ACKs add ~40 ms to every request.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.emulator._track(self.connection, True)
 
     def finish(self) -> None:

@@ -7,14 +7,13 @@ function sets status, Content-Type and body exactly, so the quirks of each real 
 from __future__ import annotations
 
 import logging
-import socket
-import socketserver
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.emulators.http import LocalHandler, LocalServer
 
 logger = logging.getLogger(__name__)
 
@@ -38,32 +37,14 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LocalServer):
     def __init__(self, address: tuple[str, int], answer: Callable[[Request], Reply]):
         self.answer = answer
         super().__init__(address, _Handler)
 
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)  # no reverse lookup of 127.0.0.1
-        self.server_name, self.server_port = self.server_address[0], self.server_address[1]
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LocalHandler):
     server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
-        logger.debug("%s " + format, self.address_string(), *args)
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         split = urlsplit(self.path)
