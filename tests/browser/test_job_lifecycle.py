@@ -42,6 +42,8 @@ def test_operator_creates_runs_follows_edits_and_deletes_a_job(clock, new_page, 
     # Create: choose dimension values, watch the preview take their params.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
     page.get_by_role("link", name="New job").click()
+    # htmx binds the form's triggers once the page has loaded; typing earlier would send nothing.
+    page.wait_for_load_state()
     page.get_by_label("Name", exact=True).fill("acme nightly import")
     page.get_by_label("Execution").select_option("greeter")
     preview = page.locator("#preview")
@@ -101,6 +103,7 @@ def test_operator_creates_runs_follows_edits_and_deletes_a_job(clock, new_page, 
     expect(listed).to_contain_text("acme")
     expect(listed).to_contain_text("gold")
     expect(listed).to_contain_text("In sync")
+    page.wait_for_load_state()  # the filters' live triggers are bound on load
     page.get_by_label("Name", exact=True).fill("acme")
     expect(page.locator("#job-rows tbody tr")).to_have_count(1)
     expect(page).to_have_url(re.compile(r"search=acme"))
