@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from django.db import connection, models, transaction
+from django.db import OperationalError, connection, models, transaction
 from django.db.models import Max
 from django.db.models.constants import OnConflict
 from django.utils import timezone
@@ -336,8 +336,23 @@ def _column_type(field: models.Field) -> str:
     return db_type.split("(")[0]
 
 
-def _jobs_latest_update(job_ids: set[str]) -> None:
-    """Store each job's latest run status and time (what lists filter and sort on), two queries per 500 jobs."""
+def _jobs_latest_update(job_ids: set[str], *, attempts: int = 3) -> None:
+    """Store each job's latest run status and time (what lists filter and sort on), two queries per 500 jobs.
+
+    It recomputes from the runs and runs in autocommit, so when two refreshers' writes deadlock (the database picks
+    one to fail) it is simply done again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            _jobs_latest_write(job_ids)
+            return
+        except OperationalError:
+            if attempt == attempts or not connection.get_autocommit():
+                raise
+            logger.warning("latest runs of %d jobs: a concurrent write won, retrying", len(job_ids))
+
+
+def _jobs_latest_write(job_ids: set[str]) -> None:
     ids = sorted(job_ids)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
