@@ -35,18 +35,7 @@ def run_from_info(info: RunInfo) -> Run:
         started=info.started,
         finished=info.finished,
         exit_code=info.exit_code,
-        tasks=[
-            {
-                "name": task.name,
-                "state": task.state,
-                "failed": task.failed,
-                "exit_code": task.exit_code,
-                "started": task.started.isoformat() if task.started else None,
-                "finished": task.finished.isoformat() if task.finished else None,
-                "message": task.message,
-            }
-            for task in info.tasks
-        ],
+        tasks=refresh._task_dicts(info),
     )
 
 
